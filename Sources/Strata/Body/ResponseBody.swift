@@ -1,0 +1,137 @@
+public import HTTPTypes
+public import NIOCore
+
+/// Where a response body is written: the connection, or a middleware's transform in front of it.
+///
+/// Each `write` returns once the bytes are accepted, which is how a slow client slows the writer
+/// (back-pressure). A transforming middleware (compression, a cache tee) implements this protocol
+/// around the writer it is given.
+public protocol ResponseBodyWriter {
+    /// Writes one chunk of the body.
+    mutating func write(_ buffer: ByteBuffer) async throws
+    /// Sends what this writer holds back, for streams whose chunks must arrive at once (events).
+    mutating func flush() async throws
+    /// Ends the body, with optional trailer fields. Calling it again does nothing; the server
+    /// calls it when the body's closure returns.
+    mutating func finish(trailers: HTTPFields?) async throws
+}
+
+extension ResponseBodyWriter {
+    /// Does nothing: a writer that holds nothing back has nothing to flush.
+    public mutating func flush() async throws {}
+
+    /// Writes several chunks in order.
+    public mutating func write(contentsOf buffers: some Sequence<ByteBuffer>) async throws {
+        for buffer in buffers { try await self.write(buffer) }
+    }
+}
+
+/// A response body: nothing, bytes in memory, or a closure that pushes chunks to a writer.
+///
+/// ```swift
+/// ResponseBody(string: "Hello")
+/// ResponseBody { writer in
+///     for try await chunk in request.body { try await writer.write(chunk) }
+/// }
+/// ```
+public struct ResponseBody: Sendable {
+    /// The signature of a body that writes itself.
+    public typealias WriteFunction = @Sendable (inout any ResponseBodyWriter) async throws -> Void
+
+    @usableFromInline
+    enum Storage: Sendable {
+        case empty
+        case buffer(ByteBuffer)
+        case writer(WriteFunction)
+    }
+
+    @usableFromInline
+    var storage: Storage
+
+    /// The body's length in bytes when it is known before writing; `nil` streams it.
+    public var contentLength: Int?
+
+    /// No body.
+    public static var empty: ResponseBody { ResponseBody() }
+
+    /// Creates an empty body.
+    @inlinable
+    public init() {
+        self.storage = .empty
+        self.contentLength = 0
+    }
+
+    /// A body held in memory.
+    @inlinable
+    public init(buffer: ByteBuffer) {
+        self.storage = .buffer(buffer)
+        self.contentLength = buffer.readableBytes
+    }
+
+    /// A UTF-8 text body.
+    @inlinable
+    public init(string: String) {
+        self.init(buffer: ByteBuffer(string: string))
+    }
+
+    /// A body that writes itself when the response is sent.
+    ///
+    /// - Parameters:
+    ///   - contentLength: The exact number of bytes `write` will write, if known.
+    ///   - write: Writes the body. The body ends when it returns; call
+    ///     ``ResponseBodyWriter/finish(trailers:)`` yourself only to send trailers.
+    @inlinable
+    public init(contentLength: Int? = nil, write: @escaping WriteFunction) {
+        self.storage = .writer(write)
+        self.contentLength = contentLength
+    }
+
+    /// A body that streams the chunks of `stream`.
+    public init<Stream: AsyncSequence & Sendable>(stream: Stream, contentLength: Int? = nil)
+    where Stream.Element == ByteBuffer {
+        self.init(contentLength: contentLength) { writer in
+            for try await chunk in stream { try await writer.write(chunk) }
+        }
+    }
+
+    /// The body's bytes when it is held in memory; `nil` for a streamed body.
+    @inlinable
+    public var buffer: ByteBuffer? {
+        switch self.storage {
+        case .empty: ByteBuffer()
+        case .buffer(let buffer): buffer
+        case .writer: nil
+        }
+    }
+
+    /// Writes the body to `writer` without finishing it.
+    @inlinable
+    public func write(to writer: inout any ResponseBodyWriter) async throws {
+        switch self.storage {
+        case .empty: return
+        case .buffer(let buffer): try await writer.write(buffer)
+        case .writer(let write): try await write(&writer)
+        }
+    }
+
+    /// Returns this body written through a writer made by `makeWriter`, the way a transforming
+    /// middleware (compression, a cache tee) wraps a body.
+    ///
+    /// The returned body creates one writer per response, writes this body through it, then
+    /// finishes it (which must finish the writer it wraps).
+    ///
+    /// - Parameters:
+    ///   - contentLength: The transformed body's length, if known.
+    ///   - makeWriter: Makes the transform around the writer the response is written to.
+    public func transformed<Writer: ResponseBodyWriter & SendableMetatype>(
+        contentLength: Int?,
+        _ makeWriter: @escaping @Sendable (any ResponseBodyWriter) throws -> Writer
+    ) -> ResponseBody {
+        let original = self
+        return ResponseBody(contentLength: contentLength) { parent in
+            var writer: any ResponseBodyWriter = try makeWriter(parent)
+            try await original.write(to: &writer)
+            try await writer.finish(trailers: nil)
+        }
+    }
+}

@@ -1,0 +1,63 @@
+public import Logging
+public import NIOCore
+
+/// What every middleware may rely on, whatever server or framework runs it.
+///
+/// The default server uses ``BasicContext``; the Hummingbird and Vapor adapters provide their own
+/// conforming types. A middleware that only needs these members is generic over its context:
+///
+/// ```swift
+/// struct TimingMiddleware<Context: MiddlewareContext>: HTTPMiddleware { ... }
+/// ```
+public protocol MiddlewareContext: Sendable {
+    /// The logger for this request.
+    var logger: Logger { get set }
+    /// The address of the peer that opened the connection, when the transport has one.
+    ///
+    /// Behind a proxy this is the proxy: use ``TrustedProxies`` to find the client.
+    var remoteAddress: SocketAddress? { get }
+    /// Values that middlewares attach to this request for later middlewares and the handler.
+    ///
+    /// Reference semantics: a copy of the context shares the values.
+    var values: RequestValues { get }
+}
+
+/// What a server knows about a request before any middleware runs, used to create a context.
+public struct ContextSource: Sendable {
+    /// The server's logger.
+    public var logger: Logger
+    /// The peer address of the connection.
+    public var remoteAddress: SocketAddress?
+    /// The local address the connection was accepted on.
+    public var localAddress: SocketAddress?
+
+    /// Creates a source.
+    public init(logger: Logger, remoteAddress: SocketAddress? = nil, localAddress: SocketAddress? = nil) {
+        self.logger = logger
+        self.remoteAddress = remoteAddress
+        self.localAddress = localAddress
+    }
+}
+
+/// A context that a server can create for each request.
+///
+/// Conform your own context type to this to run it on `StrataServer` or in `StrataTesting`.
+public protocol ServerContext: MiddlewareContext {
+    /// Creates the context for a new request.
+    init(source: ContextSource)
+}
+
+/// The default request context: a logger, the peer address and the request's values.
+public struct BasicContext: ServerContext {
+    public var logger: Logger
+    public let remoteAddress: SocketAddress?
+    public let values: RequestValues
+
+    /// Creates a context from what the server knows.
+    @inlinable
+    public init(source: ContextSource) {
+        self.logger = source.logger
+        self.remoteAddress = source.remoteAddress
+        self.values = RequestValues()
+    }
+}

@@ -1,0 +1,93 @@
+/// Formats and parses HTTP dates (RFC 9110 §5.6.7).
+public enum HTTPDate {
+    private static let dayNames = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
+    private static let monthNames = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+
+    /// Formats `secondsSince1970` as an IMF-fixdate: `Sun, 06 Nov 1994 08:49:37 GMT`.
+    public static func format(secondsSince1970: Int64) -> String {
+        let days = Self.floorDivide(secondsSince1970, 86_400)
+        let secondOfDay = Int(secondsSince1970 - days * 86_400)
+        let (year, month, day) = Self.civil(fromDays: days)
+        let weekday = Int((days % 7 + 11) % 7)  // 1970-01-01 was a Thursday
+        var text = Self.dayNames[weekday] + ", "
+        text += Self.twoDigits(day) + " " + Self.monthNames[month - 1] + " " + String(year) + " "
+        text += Self.twoDigits(secondOfDay / 3600) + ":" + Self.twoDigits(secondOfDay / 60 % 60) + ":"
+        text += Self.twoDigits(secondOfDay % 60) + " GMT"
+        return text
+    }
+
+    /// Parses an HTTP date in any of the three forms a recipient must accept (IMF-fixdate,
+    /// RFC 850, asctime); `nil` when `text` is none of them.
+    public static func parse(_ text: some StringProtocol) -> Int64? {
+        let parts = String(text).split(whereSeparator: { (c: Character) in c == " " || c == "," }).map(String.init)
+        var day: Int?
+        var month: Int?
+        var year: Int?
+        var time: (Int, Int, Int)?
+        switch parts.count {
+        case 6 where parts[5] == "GMT":  // Sun, 06 Nov 1994 08:49:37 GMT
+            day = Int(parts[1])
+            month = Self.monthNames.firstIndex(of: parts[2]).map { $0 + 1 }
+            year = parts[3].count == 4 ? Int(parts[3]) : nil
+            time = Self.parseTime(parts[4])
+        case 4 where parts[3] == "GMT":  // Sunday, 06-Nov-94 08:49:37 GMT
+            let dateParts = parts[1].split(separator: "-").map(String.init)
+            guard dateParts.count == 3, dateParts[2].count == 2, let shortYear = Int(dateParts[2]) else { return nil }
+            day = Int(dateParts[0])
+            month = Self.monthNames.firstIndex(of: dateParts[1]).map { $0 + 1 }
+            year = shortYear < 70 ? 2000 + shortYear : 1900 + shortYear
+            time = Self.parseTime(parts[2])
+        case 5:  // Sun Nov  6 08:49:37 1994
+            month = Self.monthNames.firstIndex(of: parts[1]).map { $0 + 1 }
+            day = Int(parts[2])
+            time = Self.parseTime(parts[3])
+            year = parts[4].count == 4 ? Int(parts[4]) : nil
+        default:
+            return nil
+        }
+        guard let day, let month, let year, let time, (1...31).contains(day), time.0 < 24, time.1 < 60, time.2 < 61
+        else { return nil }
+        let days = Self.days(fromCivil: year, month, day)
+        return days * 86_400 + Int64(time.0 * 3600 + time.1 * 60 + min(time.2, 59))
+    }
+
+    private static func parseTime(_ text: String) -> (Int, Int, Int)? {
+        let parts = text.split(separator: ":")
+        guard parts.count == 3, parts.allSatisfy({ $0.count == 2 }),
+            let hour = Int(parts[0]), let minute = Int(parts[1]), let second = Int(parts[2])
+        else { return nil }
+        return (hour, minute, second)
+    }
+
+    private static func twoDigits(_ value: Int) -> String {
+        value < 10 ? "0" + String(value) : String(value)
+    }
+
+    private static func floorDivide(_ a: Int64, _ b: Int64) -> Int64 {
+        a >= 0 ? a / b : (a - b + 1) / b
+    }
+
+    // Howard Hinnant's days-from-civil algorithms, proleptic Gregorian calendar.
+    static func days(fromCivil year: Int, _ month: Int, _ day: Int) -> Int64 {
+        let y = Int64(month <= 2 ? year - 1 : year)
+        let era = Self.floorDivide(y, 400)
+        let yoe = y - era * 400
+        let m = Int64(month)
+        let doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + Int64(day) - 1
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        return era * 146_097 + doe - 719_468
+    }
+
+    static func civil(fromDays days: Int64) -> (year: Int, month: Int, day: Int) {
+        let z = days + 719_468
+        let era = Self.floorDivide(z, 146_097)
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let day = Int(doy - (153 * mp + 2) / 5 + 1)
+        let month = Int(mp < 10 ? mp + 3 : mp - 9)
+        let year = Int(yoe + era * 400) + (month <= 2 ? 1 : 0)
+        return (year, month, day)
+    }
+}

@@ -1,0 +1,127 @@
+public import HTTPTypes
+
+extension HTTPFields {
+    /// The elements of a comma-separated list field, across all its field lines, trimmed of
+    /// whitespace, empty elements dropped. Commas inside quoted strings do not split.
+    ///
+    /// ```swift
+    /// fields.listElements(.vary)  // ["Accept-Encoding", "Origin"]
+    /// ```
+    public func listElements(_ name: HTTPField.Name) -> [Substring] {
+        var elements: [Substring] = []
+        for field in self where field.name == name {
+            ListParser.forEachElement(field.value[...]) { elements.append($0) }
+        }
+        return elements
+    }
+
+    /// Whether the list field `name` has an element equal to `element`, ignoring case (the part
+    /// before any `=` or `;` is compared, so `max-age` finds `max-age=60`).
+    public func containsListElement(_ element: String, in name: HTTPField.Name) -> Bool {
+        for field in self where field.name == name {
+            var found = false
+            ListParser.forEachElement(field.value[...]) { candidate in
+                if !found, ListParser.elementName(candidate).equalsIgnoringASCIICase(element) { found = true }
+            }
+            if found { return true }
+        }
+        return false
+    }
+
+    /// Adds `element` to the comma-separated list field `name`, keeping every element already
+    /// there: headers are merged, never overwritten.
+    ///
+    /// Nothing is added when an element with the same name is present. For `Vary`, `*` absorbs
+    /// every other element.
+    ///
+    /// ```swift
+    /// response.headerFields.appendListElement("Origin", to: .vary)
+    /// ```
+    public mutating func appendListElement(_ element: String, to name: HTTPField.Name) {
+        guard let index = self.lastIndex(where: { $0.name == name }) else {
+            self.append(HTTPField(name: name, value: element))
+            return
+        }
+        if name == .vary {
+            if self.containsListElement("*", in: .vary) { return }
+            if element == "*" {
+                self[fields: .vary] = [HTTPField(name: .vary, value: "*")]
+                return
+            }
+        }
+        if self.containsListElement(String(ListParser.elementName(element[...])), in: name) { return }
+        let existing = self[index].value
+        let trimmed = existing.utf8.allSatisfy { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }
+        var field = self[index]
+        field.value = trimmed ? element : existing + ", " + element
+        self[index] = field
+    }
+
+    /// Removes every element named `element` (ignoring case) from the list field `name`, and the
+    /// field itself when it becomes empty.
+    public mutating func removeListElement(_ element: String, from name: HTTPField.Name) {
+        guard self.contains(name) else { return }
+        let kept = self.listElements(name).filter { !ListParser.elementName($0).equalsIgnoringASCIICase(element) }
+        self[name] = kept.isEmpty ? nil : kept.joined(separator: ", ")
+    }
+}
+
+/// Splits list-based field values (RFC 9110 §5.6.1).
+enum ListParser {
+    /// Calls `body` with each non-empty, trimmed element of `value`.
+    static func forEachElement(_ value: Substring, _ body: (Substring) -> Void) {
+        var start = value.startIndex
+        var index = value.startIndex
+        var inQuotes = false
+        var escaped = false
+        while index < value.endIndex {
+            let character = value[index]
+            if escaped {
+                escaped = false
+            } else if inQuotes {
+                if character == "\\" { escaped = true } else if character == "\"" { inQuotes = false }
+            } else if character == "\"" {
+                inQuotes = true
+            } else if character == "," {
+                let element = value[start..<index].trimmingOWS()
+                if !element.isEmpty { body(element) }
+                start = value.index(after: index)
+            }
+            index = value.index(after: index)
+        }
+        let element = value[start..<value.endIndex].trimmingOWS()
+        if !element.isEmpty { body(element) }
+    }
+
+    /// The name part of a list element: before any `=` or `;`, trimmed.
+    static func elementName(_ element: Substring) -> Substring {
+        let end = element.firstIndex(where: { $0 == "=" || $0 == ";" }) ?? element.endIndex
+        return element[..<end].trimmingOWS()
+    }
+}
+
+extension Substring {
+    /// Trims optional whitespace (space and tab) from both ends.
+    func trimmingOWS() -> Substring {
+        var slice = self
+        while let first = slice.first, first == " " || first == "\t" { slice.removeFirst() }
+        while let last = slice.last, last == " " || last == "\t" { slice.removeLast() }
+        return slice
+    }
+}
+
+extension StringProtocol {
+    /// Compares with `other` ignoring ASCII case, without allocating.
+    @inlinable
+    public func equalsIgnoringASCIICase(_ other: some StringProtocol) -> Bool {
+        let lhs = self.utf8
+        let rhs = other.utf8
+        guard lhs.count == rhs.count else { return false }
+        for (a, b) in zip(lhs, rhs) {
+            let la = a >= 65 && a <= 90 ? a | 0x20 : a
+            let lb = b >= 65 && b <= 90 ? b | 0x20 : b
+            if la != lb { return false }
+        }
+        return true
+    }
+}

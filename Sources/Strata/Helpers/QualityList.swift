@@ -1,0 +1,111 @@
+public import HTTPTypes
+
+/// A parsed list of values with quality weights, such as `Accept-Encoding: gzip;q=0.8, br`.
+///
+/// Weights are kept in thousandths (RFC 9110 §12.4.2: `q=0.8` is 800, no `q` is 1000). An element
+/// whose weight is malformed is dropped, so a malformed header never traps and never wins.
+public struct QualityList: Sendable, Equatable {
+    /// One element of the list.
+    public struct Element: Sendable, Equatable {
+        /// The value, as sent (compare it ignoring case).
+        public var value: String
+        /// The weight in thousandths, 0...1000.
+        public var quality: Int
+        /// Other parameters, names lowercased.
+        public var parameters: [String: String]
+    }
+
+    /// The elements in the order they were sent.
+    public var elements: [Element]
+
+    /// Parses every field line of `name` in `fields`.
+    public init(_ fields: HTTPFields, name: HTTPField.Name) {
+        self.elements = []
+        for element in fields.listElements(name) {
+            if let parsed = Self.parse(element) { self.elements.append(parsed) }
+        }
+    }
+
+    /// Parses one field value.
+    public init(_ value: String) {
+        self.elements = []
+        ListParser.forEachElement(value[...]) { element in
+            if let parsed = Self.parse(element) { self.elements.append(parsed) }
+        }
+    }
+
+    /// The weight the list gives `value`: its own element, else `*`, else `nil` (not mentioned).
+    public func quality(of value: String) -> Int? {
+        var wildcard: Int?
+        for element in self.elements {
+            if element.value.equalsIgnoringASCIICase(value) { return element.quality }
+            if element.value == "*" { wildcard = element.quality }
+        }
+        return wildcard
+    }
+
+    private static func parse(_ element: Substring) -> Element? {
+        var parts = element.split(separator: ";", omittingEmptySubsequences: false).makeIterator()
+        guard let value = parts.next()?.trimmingOWS(), !value.isEmpty, value.allSatisfy(\.isHTTPTokenCharacter) else {
+            return nil
+        }
+        var quality = 1000
+        var parameters: [String: String] = [:]
+        while let parameter = parts.next() {
+            let pair = parameter.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let name = pair[0].trimmingOWS().lowercased()
+            guard !name.isEmpty else { return nil }
+            let raw = pair.count > 1 ? pair[1].trimmingOWS() : ""
+            if name == "q" {
+                guard let parsed = Self.parseQValue(raw) else { return nil }
+                quality = parsed
+            } else {
+                parameters[name] = String(raw)
+            }
+        }
+        return Element(value: String(value), quality: quality, parameters: parameters)
+    }
+
+    /// `qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] )`
+    static func parseQValue(_ text: Substring) -> Int? {
+        let bytes = Array(text.utf8)
+        guard let first = bytes.first, first == UInt8(ascii: "0") || first == UInt8(ascii: "1") else { return nil }
+        var value = Int(first - UInt8(ascii: "0")) * 1000
+        guard bytes.count > 1 else { return value }
+        guard bytes[1] == UInt8(ascii: "."), bytes.count <= 5 else { return nil }
+        var scale = 100
+        for digit in bytes[2...] {
+            guard digit >= UInt8(ascii: "0"), digit <= UInt8(ascii: "9") else { return nil }
+            value += Int(digit - UInt8(ascii: "0")) * scale
+            scale /= 10
+        }
+        return value <= 1000 ? value : nil
+    }
+}
+
+extension Character {
+    /// Whether this is a `tchar` (RFC 9110 §5.6.2).
+    @usableFromInline
+    var isHTTPTokenCharacter: Bool {
+        guard let ascii = self.asciiValue else { return false }
+        return ascii.isHTTPTokenByte
+    }
+}
+
+extension UInt8 {
+    /// Whether this byte is a `tchar` (RFC 9110 §5.6.2).
+    @usableFromInline
+    var isHTTPTokenByte: Bool {
+        switch self {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+            UInt8(ascii: "0")...UInt8(ascii: "9"):
+            return true
+        case UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"), UInt8(ascii: "%"), UInt8(ascii: "&"),
+            UInt8(ascii: "'"), UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."),
+            UInt8(ascii: "^"), UInt8(ascii: "_"), UInt8(ascii: "`"), UInt8(ascii: "|"), UInt8(ascii: "~"):
+            return true
+        default:
+            return false
+        }
+    }
+}

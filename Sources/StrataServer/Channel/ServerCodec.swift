@@ -1,0 +1,267 @@
+import HTTPTypes
+import NIOCore
+import NIOHTTP1
+import NIOHTTPTypesHTTP1
+import Strata
+
+/// Turns NIO's HTTP/1 parts into validated ``ServerInboundPart``s and writes the connection
+/// task's parts back out.
+///
+/// NIO's parser (llhttp) already rejects broken framing: both `Content-Length` and
+/// `Transfer-Encoding`, duplicate `Content-Length`, a `Transfer-Encoding` whose last coding is not
+/// chunked, bad chunk syntax. What it lets through and RFC 9112 forbids is checked here: the
+/// `Host` rules, request-target forms, the HTTP version, unknown expectations. A bad head is
+/// passed on as `.invalid` so the answer goes out in order behind earlier pipelined responses.
+final class ServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = ServerInboundPart
+    typealias OutboundIn = ServerOutboundPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    /// Set after an `.invalid` head: the connection is closing and its body parts are dropped.
+    private var discarding = false
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch self.unwrapInboundIn(data) {
+        case .head(let head):
+            context.triggerUserOutboundEvent(ConnectionEvent.headReceived, promise: nil)
+            switch Self.validate(head) {
+            case .success(let info):
+                context.fireChannelRead(self.wrapInboundOut(.head(info)))
+            case .failure(let failure):
+                self.discarding = true
+                context.fireChannelRead(self.wrapInboundOut(.invalid(failure.status, reason: failure.reason)))
+            }
+        case .body(let buffer):
+            if !self.discarding { context.fireChannelRead(self.wrapInboundOut(.body(buffer))) }
+        case .end(let trailers):
+            context.triggerUserOutboundEvent(ConnectionEvent.bodyEnded, promise: nil)
+            if !self.discarding {
+                context.fireChannelRead(self.wrapInboundOut(.end(trailers.map { HTTPFields($0, splitCookie: false) })))
+            }
+        }
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        switch self.unwrapOutboundIn(data) {
+        case .head(let head):
+            context.write(self.wrapOutboundOut(.head(head)), promise: promise)
+        case .body(let buffer):
+            context.write(self.wrapOutboundOut(.body(.byteBuffer(buffer))), promise: promise)
+        case .end(let trailers):
+            context.write(self.wrapOutboundOut(.end(trailers)), promise: promise)
+            context.triggerUserOutboundEvent(ConnectionEvent.responseCompleted, promise: nil)
+        case .raw:
+            // The codec leaves the pipeline before any raw bytes are written.
+            promise?.fail(ChannelError.ioOnClosedChannel)
+        }
+    }
+
+    struct Rejection: Error {
+        var status: HTTPResponse.Status
+        var reason: String
+    }
+
+    /// `HTTPTypes` keeps Host as the `authority` pseudo-field and has no name for it.
+    private static let hostField = HTTPField.Name("Host")!
+
+    static func validate(_ head: HTTPRequestHead) -> Result<RequestHeadInfo, Rejection> {
+        guard head.version.major == 1 else {
+            return .failure(Rejection(status: .init(code: 505), reason: "HTTP version \(head.version) is not supported"))
+        }
+        let isHTTP10 = head.version.minor == 0
+        let method: HTTPRequest.Method
+        do {
+            method = try HTTPRequest.Method(head.method)
+        } catch {
+            return .failure(Rejection(status: .badRequest, reason: "invalid method"))
+        }
+
+        var host: String?
+        var hostCount = 0
+        var contentLength: Int?
+        var chunked = false
+        var expectation: String?
+        var connectionClose = false
+        var connectionKeepAlive = false
+        var connectionUpgrade = false
+        var hasUpgradeField = false
+        var fields = HTTPFields()
+        fields.reserveCapacity(head.headers.count)
+        for (name, value) in head.headers {
+            guard let fieldName = HTTPField.Name(name) else {
+                return .failure(Rejection(status: .badRequest, reason: "invalid header field name"))
+            }
+            switch fieldName {
+            case Self.hostField:
+                hostCount += 1
+                host = value
+                continue
+            case .contentLength:
+                guard let length = Int(value), length >= 0, value.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }) else {
+                    return .failure(Rejection(status: .badRequest, reason: "invalid Content-Length"))
+                }
+                if let contentLength, contentLength != length {
+                    return .failure(Rejection(status: .badRequest, reason: "conflicting Content-Length"))
+                }
+                contentLength = length
+            case .transferEncoding:
+                chunked = true
+            case .expect:
+                expectation = value
+            case .connection:
+                for token in value.split(separator: ",") {
+                    let token = token.trimmingOWSBytes()
+                    if token.equalsIgnoringASCIICase("close") { connectionClose = true }
+                    if token.equalsIgnoringASCIICase("keep-alive") { connectionKeepAlive = true }
+                    if token.equalsIgnoringASCIICase("upgrade") { connectionUpgrade = true }
+                }
+            case .upgrade:
+                hasUpgradeField = true
+            default:
+                break
+            }
+            fields.append(HTTPField(name: fieldName, value: value))
+        }
+        if chunked && contentLength != nil {
+            return .failure(Rejection(status: .badRequest, reason: "both Content-Length and Transfer-Encoding"))
+        }
+        if hostCount > 1 {
+            return .failure(Rejection(status: .badRequest, reason: "more than one Host field"))
+        }
+        if hostCount == 0 && !isHTTP10 {
+            return .failure(Rejection(status: .badRequest, reason: "missing Host field"))
+        }
+        if let host, !Self.isValidHost(host) {
+            return .failure(Rejection(status: .badRequest, reason: "invalid Host field"))
+        }
+
+        // Request-target forms (RFC 9112 §3.2).
+        let uri = head.uri
+        var path: String
+        var authority = host
+        var scheme: String? = "http"
+        if uri.hasPrefix("/") {
+            path = uri
+        } else if uri == "*" {
+            guard method == .options else {
+                return .failure(Rejection(status: .badRequest, reason: "asterisk-form is only for OPTIONS"))
+            }
+            path = "*"
+        } else if method == .connect {
+            path = ""
+            authority = uri
+            scheme = nil
+        } else if let absolute = Self.splitAbsoluteForm(uri) {
+            // The target's authority wins over Host (RFC 9112 §3.2.2).
+            scheme = absolute.scheme
+            authority = absolute.authority
+            path = absolute.path
+        } else {
+            return .failure(Rejection(status: .badRequest, reason: "invalid request target"))
+        }
+        if method == .connect {
+            path = ""
+        }
+
+        var expectsContinue = false
+        if let expectation, !isHTTP10 {
+            guard expectation.equalsIgnoringASCIICase("100-continue") else {
+                return .failure(Rejection(status: .expectationFailed, reason: "unsupported expectation"))
+            }
+            expectsContinue = true
+        }
+
+        let keepAlive = isHTTP10 ? (connectionKeepAlive && !connectionClose) : !connectionClose
+        let asksToUpgrade = hasUpgradeField && connectionUpgrade
+        var request = HTTPRequest(
+            method: method,
+            scheme: method == .connect ? nil : scheme,
+            authority: authority,
+            path: method == .connect ? nil : path
+        )
+        request.headerFields = fields
+        let hasBody = chunked || (contentLength ?? 0) > 0
+        return .success(
+            RequestHeadInfo(
+                request: request,
+                isHTTP10: isHTTP10,
+                keepAlive: keepAlive,
+                expectsContinue: expectsContinue && hasBody,
+                contentLength: chunked ? nil : contentLength,
+                hasBody: hasBody,
+                parserStops: asksToUpgrade || method == .connect,
+                asksToUpgrade: asksToUpgrade
+            )
+        )
+    }
+
+    /// `Host = uri-host [ ":" port ]`: a reg-name, IPv4 or bracketed IPv6, with a numeric port.
+    static func isValidHost(_ host: String) -> Bool {
+        var bytes = host.utf8[...]
+        if bytes.isEmpty { return true }
+        if bytes.first == UInt8(ascii: "[") {
+            guard let close = bytes.firstIndex(of: UInt8(ascii: "]")) else { return false }
+            let inside = bytes[bytes.index(after: bytes.startIndex)..<close]
+            guard !inside.isEmpty, inside.allSatisfy({ isHexDigit($0) || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: ".") })
+            else { return false }
+            bytes = bytes[bytes.index(after: close)...]
+            if bytes.isEmpty { return true }
+            guard bytes.first == UInt8(ascii: ":") else { return false }
+            return bytes.dropFirst().allSatisfy { $0 >= 48 && $0 <= 57 }
+        }
+        var sawColon = false
+        for byte in bytes {
+            if sawColon {
+                guard byte >= 48 && byte <= 57 else { return false }
+            } else if byte == UInt8(ascii: ":") {
+                sawColon = true
+            } else if !isRegNameByte(byte) {
+                return false
+            }
+        }
+        return true
+    }
+
+    private static func isHexDigit(_ byte: UInt8) -> Bool {
+        (48...57).contains(byte) || (65...70).contains(byte) || (97...102).contains(byte)
+    }
+
+    /// unreserved / pct-encoded / sub-delims
+    private static func isRegNameByte(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+            return true
+        case UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"), UInt8(ascii: "%"),
+            UInt8(ascii: "!"), UInt8(ascii: "$"), UInt8(ascii: "&"), UInt8(ascii: "'"), UInt8(ascii: "("),
+            UInt8(ascii: ")"), UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: ","), UInt8(ascii: ";"),
+            UInt8(ascii: "="):
+            return true
+        default:
+            return false
+        }
+    }
+
+    /// Splits `http://host:port/path?query` into its parts; `nil` when it is not that form.
+    static func splitAbsoluteForm(_ uri: String) -> (scheme: String, authority: String, path: String)? {
+        let lowered = uri.lowercased()
+        let scheme: String
+        if lowered.hasPrefix("http://") { scheme = "http" } else if lowered.hasPrefix("https://") { scheme = "https" } else { return nil }
+        let rest = uri.dropFirst(scheme.count + 3)
+        let pathStart = rest.firstIndex(where: { $0 == "/" || $0 == "?" }) ?? rest.endIndex
+        let authority = String(rest[..<pathStart])
+        guard !authority.isEmpty, !authority.contains("@"), isValidHost(authority) else { return nil }
+        var path = String(rest[pathStart...])
+        if path.isEmpty { path = "/" } else if path.hasPrefix("?") { path = "/" + path }
+        return (scheme, authority, path)
+    }
+}
+
+extension Substring {
+    fileprivate func trimmingOWSBytes() -> Substring {
+        var slice = self
+        while let first = slice.first, first == " " || first == "\t" { slice.removeFirst() }
+        while let last = slice.last, last == " " || last == "\t" { slice.removeLast() }
+        return slice
+    }
+}

@@ -1,0 +1,268 @@
+import HTTPTypes
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOHTTPTypesHTTP1
+import Strata
+
+/// Serves the requests of one connection, in order, in one task.
+///
+/// The responder runs in this task; the request body reads from the same inbound stream, so
+/// back-pressure reaches the client, and pipelined requests are answered in order.
+struct HTTPConnection<Responder: HTTPResponder> where Responder.Context: ServerContext {
+    let responder: Responder
+    let configuration: HTTPServerConfiguration
+    let registry: ConnectionRegistry
+    let channel: any Channel
+    let reader: ConnectionReader
+    let outbound: NIOAsyncChannelOutboundWriter<ServerOutboundPart>
+    let source: ContextSource
+    var logger: Logger { self.source.logger }
+
+    func run() async {
+        while true {
+            let part: ServerInboundPart?
+            do {
+                part = try await self.reader.nextPart()
+            } catch let error as HTTPParserError {
+                let status: HTTPResponse.Status = error == .headerOverflow ? .requestHeaderFieldsTooLarge : .badRequest
+                self.logger.info("rejected malformed request", metadata: ["status": "\(status.code)", "error": "\(error)"])
+                await self.writeSimple(status: status)
+                break
+            } catch {
+                self.logger.debug("connection read failed", metadata: ["error": "\(error)"])
+                break
+            }
+            guard let part else { break }
+            switch part {
+            case .head(let info):
+                guard await self.serve(info) else {
+                    await self.close()
+                    return
+                }
+            case .invalid(let status, let reason):
+                self.logger.info("rejected request", metadata: ["status": "\(status.code)", "reason": "\(reason)"])
+                await self.writeSimple(status: status)
+                await self.close()
+                return
+            case .body, .end, .raw:
+                self.logger.debug("unexpected request part; closing")
+                await self.close()
+                return
+            }
+        }
+        await self.close()
+    }
+
+    /// Flushes what was written, closes the sending side, and reads until the client closes so
+    /// the last response is not lost to a reset.
+    private func close() async {
+        self.outbound.finish()
+        await self.reader.discardRemaining()
+    }
+
+    /// Serves one request; returns whether the connection may carry another.
+    private func serve(_ info: RequestHeadInfo) async -> Bool {
+        let limit = self.configuration.maxRequestBodySize
+        guard let requestNumber = try? await self.reader.beginRequest(info, limit: limit) else { return false }
+        if let declared = info.contentLength, declared > limit {
+            self.logger.info("rejected request body over the limit", metadata: ["declared": "\(declared)", "limit": "\(limit)"])
+            await self.writeSimple(status: .contentTooLarge)
+            return false
+        }
+        let body =
+            info.hasBody
+            ? RequestBody(
+                stream: ServerRequestBodyStream(reader: self.reader, request: requestNumber),
+                expectedLength: info.contentLength
+            )
+            : RequestBody.empty
+        let request = ServerRequest(head: info.request, body: body)
+        let context = Responder.Context(source: self.source)
+
+        var response: ServerResponse
+        do {
+            response = try await self.responder.respond(to: request, context: context)
+        } catch {
+            response = Self.errorResponse(for: error, logger: self.logger)
+        }
+
+        if response.upgrade != nil || response.status == .switchingProtocols {
+            if let upgrade = response.upgrade, response.status == .switchingProtocols, info.asksToUpgrade {
+                await self.performUpgrade(response: response, upgrade: upgrade)
+                return false
+            }
+            self.logger.error(
+                "a handler answered 101 without an upgrade, or upgraded a request that did not ask to upgrade",
+                metadata: ["path": "\(info.request.path ?? "")"]
+            )
+            response = ServerResponse(status: .internalServerError, body: ResponseBody(string: "Internal Server Error"))
+        }
+
+        var keepAlive =
+            info.keepAlive && !info.parserStops && !self.registry.isQuiescing
+            && !response.headerFields.containsListElement("close", in: .connection)
+        guard await self.write(response, for: info, keepAlive: &keepAlive) else { return false }
+        guard keepAlive else { return false }
+        return await self.reader.finishRequest()
+    }
+
+    /// Writes `response`; returns `false` when the connection broke or must close.
+    private func write(_ response: ServerResponse, for info: RequestHeadInfo, keepAlive: inout Bool) async -> Bool {
+        let isHead = info.request.method == .head
+        var (head, chunked) = self.prepareHead(response.head, bodyLength: response.body.contentLength, info: info, keepAlive: &keepAlive)
+        do {
+            if let buffer = response.body.buffer {
+                if isHead || buffer.readableBytes == 0 || !Self.mayHaveBody(response.status) {
+                    try await self.outbound.write(contentsOf: [.head(head), .end(nil)])
+                } else {
+                    try await self.outbound.write(contentsOf: [.head(head), .body(buffer), .end(nil)])
+                }
+                return true
+            }
+            let state = ResponseWriteState(
+                outbound: self.outbound,
+                logger: self.logger,
+                head: head,
+                isHeadRequest: isHead || !Self.mayHaveBody(response.status),
+                chunked: chunked,
+                declaredLength: response.body.contentLength
+            )
+            var writer: any ResponseBodyWriter = RootResponseBodyWriter(state: state)
+            do {
+                try await response.body.write(to: &writer)
+                try await state.finish(trailers: nil)
+            } catch {
+                guard state.pendingHead != nil else { throw error as any Error }
+                // Nothing was sent yet: the failure can still become an error response.
+                let errorResponse = Self.errorResponse(for: error, logger: self.logger)
+                keepAlive = false
+                (head, chunked) = self.prepareHead(errorResponse.head, bodyLength: errorResponse.body.contentLength, info: info, keepAlive: &keepAlive)
+                try await self.outbound.write(contentsOf: [.head(head), .body(errorResponse.body.buffer ?? ByteBuffer()), .end(nil)])
+            }
+            return true
+        } catch {
+            self.logger.info("response aborted; closing the connection", metadata: ["error": "\(error)"])
+            return false
+        }
+    }
+
+    static func mayHaveBody(_ status: HTTPResponse.Status) -> Bool {
+        !(100..<200).contains(status.code) && status.code != 204 && status.code != 304
+    }
+
+    /// Sets the framing, `Date` and `Connection` fields; returns whether the body is chunked.
+    private func prepareHead(
+        _ response: HTTPResponse,
+        bodyLength: Int?,
+        info: RequestHeadInfo,
+        keepAlive: inout Bool
+    ) -> (HTTPResponseHead, chunked: Bool) {
+        var fields = response.headerFields
+        var chunked = false
+        fields[.transferEncoding] = nil
+        if !Self.mayHaveBody(response.status) {
+            if response.status.code != 304 { fields[.contentLength] = nil }
+        } else if info.request.method == .head {
+            if let bodyLength, bodyLength > 0 || response.headerFields[.contentLength] == nil {
+                fields[.contentLength] = String(bodyLength)
+            }
+        } else if let bodyLength {
+            fields[.contentLength] = String(bodyLength)
+        } else {
+            fields[.contentLength] = nil
+            if info.isHTTP10 {
+                keepAlive = false  // HTTP/1.0 has no chunked coding: the close ends the body
+            } else {
+                fields[.transferEncoding] = "chunked"
+                chunked = true
+            }
+        }
+        if fields[.date] == nil { fields[.date] = HTTPDateCache.shared.current }
+        if let serverName = self.configuration.serverName, fields[.server] == nil { fields[.server] = serverName }
+        if !keepAlive {
+            fields.appendListElement("close", to: .connection)
+        } else if info.isHTTP10 {
+            fields.appendListElement("keep-alive", to: .connection)
+        }
+        var head = response
+        head.headerFields = fields
+        return (HTTPResponseHead(head), chunked)
+    }
+
+    /// A bodyless error answer that closes the connection.
+    private func writeSimple(status: HTTPResponse.Status) async {
+        let body = ByteBuffer(string: status.reasonPhrase)
+        var fields = HTTPFields()
+        fields[.contentType] = "text/plain; charset=utf-8"
+        fields[.contentLength] = String(body.readableBytes)
+        fields[.connection] = "close"
+        fields[.date] = HTTPDateCache.shared.current
+        let head = HTTPResponseHead(HTTPResponse(status: status, headerFields: fields))
+        try? await self.outbound.write(contentsOf: [.head(head), .body(body), .end(nil)])
+    }
+
+    /// The response for an error thrown by a handler: its own status for an
+    /// `HTTPResponseError`, else a 500 that says nothing about the error (which is logged).
+    static func errorResponse(for error: any Error, logger: Logger) -> ServerResponse {
+        let response = ServerResponse(error: error)
+        if response.status.code >= 500 {
+            logger.error("handler failed", metadata: ["status": "\(response.status.code)", "error": "\(error)"])
+        } else {
+            logger.debug("handler answered with an error", metadata: ["status": "\(response.status.code)", "error": "\(error)"])
+        }
+        return response
+    }
+
+    /// Sends the 101, swaps the HTTP handlers for raw bytes and runs the upgraded protocol.
+    private func performUpgrade(response: ServerResponse, upgrade: ConnectionUpgrade) async {
+        guard await self.reader.finishRequest() else { return }
+        var fields = response.headerFields
+        fields[.contentLength] = nil
+        fields[.transferEncoding] = nil
+        fields[.date] = HTTPDateCache.shared.current
+        var head = response.head
+        head.headerFields = fields
+        do {
+            try await self.outbound.write(contentsOf: [.head(HTTPResponseHead(head)), .end(nil)])
+            try await self.channel.eventLoop.flatSubmit { [channel] in
+                Self.switchToRawBytes(channel: channel)
+            }.get()
+        } catch {
+            self.logger.info("upgrade failed before hand-over", metadata: ["error": "\(error)"])
+            return
+        }
+        let connection = UpgradedConnection(
+            inbound: UpgradedConnection.Inbound(UpgradedInboundStream(reader: self.reader)),
+            outbound: UpgradedOutboundWriter(outbound: self.outbound),
+            logger: self.logger,
+            remoteAddress: self.source.remoteAddress
+        )
+        do {
+            try await upgrade.run(connection)
+        } catch {
+            self.logger.info("upgraded connection ended with an error", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private static func switchToRawBytes(channel: any Channel) -> EventLoopFuture<Void> {
+        do {
+            let pipeline = channel.pipeline.syncOperations
+            let codec = try pipeline.context(name: PipelineNames.codec).handler
+            try pipeline.addHandler(UpgradedBytesHandler(), position: .after(codec))
+            channel.pipeline.triggerUserOutboundEvent(ConnectionEvent.upgraded, promise: nil)
+        } catch {
+            return channel.eventLoop.makeFailedFuture(error)
+        }
+        return channel.pipeline.removeHandler(name: PipelineNames.codec)
+            .flatMap { channel.pipeline.removeHandler(name: PipelineNames.encoder) }
+            .flatMap { channel.pipeline.removeHandler(name: PipelineNames.decoder) }
+    }
+}
+
+enum PipelineNames {
+    static let connectionGuard = "strata.guard"
+    static let decoder = "strata.decoder"
+    static let encoder = "strata.encoder"
+    static let codec = "strata.codec"
+}

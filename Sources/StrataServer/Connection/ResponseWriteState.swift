@@ -1,0 +1,94 @@
+import HTTPTypes
+import Logging
+import NIOHTTPTypesHTTP1
+import NIOCore
+import NIOHTTP1
+import Strata
+
+/// One response's progress on the wire, shared by every copy of its root writer.
+///
+/// The head is held back until the first body chunk or the end, so a short streamed response
+/// still goes out in one write.
+final class ResponseWriteState {
+    let outbound: NIOAsyncChannelOutboundWriter<ServerOutboundPart>
+    let logger: Logger
+    var pendingHead: HTTPResponseHead?
+    let isHeadRequest: Bool
+    let chunked: Bool
+    let declaredLength: Int?
+    private(set) var written = 0
+    private(set) var finished = false
+
+    init(
+        outbound: NIOAsyncChannelOutboundWriter<ServerOutboundPart>,
+        logger: Logger,
+        head: HTTPResponseHead,
+        isHeadRequest: Bool,
+        chunked: Bool,
+        declaredLength: Int?
+    ) {
+        self.outbound = outbound
+        self.logger = logger
+        self.pendingHead = head
+        self.isHeadRequest = isHeadRequest
+        self.chunked = chunked
+        self.declaredLength = declaredLength
+    }
+
+    func write(_ buffer: ByteBuffer) async throws {
+        guard !self.finished else { throw ResponseBodyFinishedError() }
+        self.written += buffer.readableBytes
+        if let declaredLength = self.declaredLength, self.written > declaredLength {
+            throw ResponseBodyLengthError(declared: declaredLength, written: self.written)
+        }
+        if self.isHeadRequest || buffer.readableBytes == 0 {
+            return
+        }
+        if let head = self.pendingHead {
+            self.pendingHead = nil
+            try await self.outbound.write(contentsOf: [.head(head), .body(buffer)])
+        } else {
+            try await self.outbound.write(.body(buffer))
+        }
+    }
+
+    func finish(trailers: HTTPFields?) async throws {
+        guard !self.finished else { return }
+        self.finished = true
+        if !self.isHeadRequest, let declaredLength = self.declaredLength, self.written != declaredLength {
+            throw ResponseBodyLengthError(declared: declaredLength, written: self.written)
+        }
+        let end = ServerOutboundPart.end(self.chunked ? trailers.map { HTTPHeaders($0) } : nil)
+        if let head = self.pendingHead {
+            self.pendingHead = nil
+            try await self.outbound.write(contentsOf: [.head(head), end])
+        } else {
+            try await self.outbound.write(end)
+        }
+    }
+}
+
+/// The writer a response body's closure is given by the server.
+struct RootResponseBodyWriter: ResponseBodyWriter {
+    let state: ResponseWriteState
+
+    func write(_ buffer: ByteBuffer) async throws {
+        try await self.state.write(buffer)
+    }
+
+    func finish(trailers: HTTPFields?) async throws {
+        try await self.state.finish(trailers: trailers)
+    }
+}
+
+/// A body was written after it was finished.
+public struct ResponseBodyFinishedError: Error, CustomStringConvertible {
+    public var description: String { "the response body was written after it finished" }
+}
+
+/// A body wrote a different number of bytes than its declared `contentLength`.
+public struct ResponseBodyLengthError: Error, CustomStringConvertible {
+    public let declared: Int
+    public let written: Int
+    public var description: String { "response body declared \(self.declared) bytes but wrote \(self.written)" }
+}

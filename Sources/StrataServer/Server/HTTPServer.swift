@@ -1,0 +1,169 @@
+public import Logging
+public import NIOCore
+import NIOHTTP1
+public import NIOPosix
+public import ServiceLifecycle
+public import Strata
+
+/// A small, fast HTTP/1.1 server on SwiftNIO that runs a Strata responder.
+///
+/// It is a swift-service-lifecycle `Service`: run it in a `ServiceGroup` and a graceful shutdown
+/// stops accepting, lets in-flight requests finish within ``HTTPServerConfiguration/shutdownTimeout``,
+/// and closes idle keep-alive connections at once.
+///
+/// ```swift
+/// let router = Router<BasicContext>()
+/// router.get("/") { _, _ in ServerResponse(status: .ok, body: .init(string: "Hello")) }
+/// let server = HTTPServer(responder: router, configuration: try .init(port: 8080), logger: logger)
+/// try await ServiceGroup(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger).run()
+/// ```
+public struct HTTPServer<Responder: HTTPResponder>: Service where Responder.Context: ServerContext {
+    /// What answers requests.
+    public let responder: Responder
+    /// Where to listen, and the limits.
+    public let configuration: HTTPServerConfiguration
+    /// The server's logger; connections log through it.
+    public let logger: Logger
+    private let eventLoopGroup: any EventLoopGroup
+    private let onServerRunning: (@Sendable (SocketAddress) async -> Void)?
+
+    /// Creates a server.
+    ///
+    /// - Parameters:
+    ///   - responder: What answers requests: a router, or a middleware stack around one.
+    ///   - configuration: Where to listen, and the limits.
+    ///   - logger: The server's logger.
+    ///   - eventLoopGroup: The NIO threads to run on; the shared singleton by default.
+    ///   - onServerRunning: Called with the bound address once the server listens (useful with port 0).
+    public init(
+        responder: Responder,
+        configuration: HTTPServerConfiguration,
+        logger: Logger,
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        onServerRunning: (@Sendable (SocketAddress) async -> Void)? = nil
+    ) {
+        self.responder = responder
+        self.configuration = configuration
+        self.logger = logger
+        self.eventLoopGroup = eventLoopGroup
+        self.onServerRunning = onServerRunning
+    }
+
+    /// Binds and serves until the task is cancelled or a graceful shutdown completes.
+    public func run() async throws {
+        try self.configuration.validate()
+        let registry = ConnectionRegistry()
+        let configuration = self.configuration
+        let logger = self.logger
+        let serverChannel = try await ServerBootstrap(group: self.eventLoopGroup)
+            .serverChannelOption(.backlog, value: Int32(configuration.backlog))
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.maxMessagesPerRead, value: 16)
+            .bind(host: configuration.host, port: configuration.port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try Self.configurePipeline(channel: channel, configuration: configuration, logger: logger)
+                    return try NIOAsyncChannel<ServerInboundPart, ServerOutboundPart>(
+                        wrappingChannelSynchronously: channel,
+                        configuration: .init(isOutboundHalfClosureEnabled: true)
+                    )
+                }
+            }
+        if let address = serverChannel.channel.localAddress {
+            logger.info("server listening", metadata: ["address": "\(address)"])
+            await self.onServerRunning?(address)
+        }
+
+        await withGracefulShutdownHandler {
+            await withDiscardingTaskGroup { group in
+                do {
+                    try await serverChannel.executeThenClose { inbound in
+                        for try await connection in inbound {
+                            group.addTask {
+                                await self.serve(connection, registry: registry)
+                            }
+                        }
+                    }
+                } catch {
+                    logger.error("server stopped accepting connections", metadata: ["error": "\(error)"])
+                }
+            }
+        } onGracefulShutdown: {
+            logger.info("graceful shutdown: no new connections, finishing in-flight requests")
+            serverChannel.channel.close(promise: nil)
+            registry.quiesce()
+            let deadline = TimeAmount(configuration.shutdownTimeout)
+            serverChannel.channel.eventLoop.scheduleTask(in: deadline) {
+                registry.closeAll()
+            }
+        }
+        logger.info("server stopped")
+    }
+
+    private func serve(
+        _ connection: NIOAsyncChannel<ServerInboundPart, ServerOutboundPart>,
+        registry: ConnectionRegistry
+    ) async {
+        let channel = connection.channel
+        guard registry.add(channel) else {
+            channel.close(promise: nil)
+            return
+        }
+        defer { registry.remove(channel) }
+        let source = ContextSource(
+            logger: self.logger,
+            remoteAddress: channel.remoteAddress,
+            localAddress: channel.localAddress
+        )
+        do {
+            try await withTaskCancellationHandler {
+                try await connection.executeThenClose { inbound, outbound in
+                    let reader = ConnectionReader(iterator: inbound.makeAsyncIterator(), outbound: outbound)
+                    await HTTPConnection(
+                        responder: self.responder,
+                        configuration: self.configuration,
+                        registry: registry,
+                        channel: channel,
+                        reader: reader,
+                        outbound: outbound,
+                        source: source
+                    ).run()
+                }
+            } onCancel: {
+                channel.close(promise: nil)
+            }
+        } catch {
+            self.logger.debug("connection closed with an error", metadata: ["error": "\(error)"])
+        }
+    }
+
+    static func configurePipeline(
+        channel: any Channel,
+        configuration: HTTPServerConfiguration,
+        logger: Logger
+    ) throws {
+        var limits = NIOHTTPDecoderLimitConfiguration()
+        limits.maxHeaderListSize = configuration.maxRequestHeadSize
+        limits.maxHeaderFieldSize = configuration.maxRequestHeadSize
+        limits.maxHeaderFieldCount = configuration.maxHeaderCount
+        var encoderConfiguration = HTTPResponseEncoder.Configuration()
+        encoderConfiguration.automaticallySetFramingHeaders = false
+        let pipeline = channel.pipeline.syncOperations
+        try pipeline.addHandler(
+            ConnectionGuard(
+                headTimeout: configuration.requestHeadTimeout,
+                bodyTimeout: configuration.requestBodyTimeout,
+                idleTimeout: configuration.idleTimeout,
+                logger: logger
+            ),
+            name: PipelineNames.connectionGuard
+        )
+        try pipeline.addHandler(
+            ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes, limitConfiguration: limits)),
+            name: PipelineNames.decoder
+        )
+        try pipeline.addHandler(HTTPResponseEncoder(configuration: encoderConfiguration), name: PipelineNames.encoder)
+        try pipeline.addHandler(ServerCodec(), name: PipelineNames.codec)
+    }
+}
