@@ -75,12 +75,27 @@ let package = Package(
         ),
         .testTarget(
             name: "StrataTests",
-            dependencies: ["Strata", "StrataTesting"],
+            dependencies: [
+                "Strata",
+                "StrataTesting",
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "StrataServerTests",
-            dependencies: ["Strata", "StrataServer", "StrataTesting", "HelloExample"],
+            dependencies: [
+                "Strata",
+                "StrataServer",
+                "StrataTesting",
+                "HelloExample",
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: swiftSettings
         ),
     ]

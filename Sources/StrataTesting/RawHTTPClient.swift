@@ -5,8 +5,7 @@ import Synchronization
 /// A raw TCP connection for socket tests: sends exact bytes, reads what comes back.
 ///
 /// Nothing is parsed or fixed up, so malformed and adversarial requests reach the server as
-/// written. Every read has a deadline, so a test that expects a close cannot hang: when the
-/// deadline passes the connection is closed and the read throws ``RawHTTPClientTimeout``.
+/// written. Every read has a deadline, so a test that expects a close cannot hang.
 ///
 /// ```swift
 /// let text = try await RawHTTPClient.withConnection(port: port) { connection in
@@ -15,18 +14,17 @@ import Synchronization
 /// }
 /// ```
 public final class RawHTTPClient {
-    private var iterator: NIOAsyncChannelInboundStream<ByteBuffer>.AsyncIterator
+    private let received: Received
     private let outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
-    private let channel: any Channel
 
-    private init(
-        iterator: NIOAsyncChannelInboundStream<ByteBuffer>.AsyncIterator,
-        outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>,
-        channel: any Channel
-    ) {
-        self.iterator = iterator
+    /// What a background task has read off the connection so far.
+    private final class Received: Sendable {
+        let state = Mutex<(chunks: [ByteBuffer], closed: Bool)>(([], false))
+    }
+
+    private init(received: Received, outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>) {
+        self.received = received
         self.outbound = outbound
-        self.channel = channel
     }
 
     /// Connects to `127.0.0.1:port`, runs `body`, and closes the connection.
@@ -45,8 +43,19 @@ public final class RawHTTPClient {
                 }
             }
         return try await channel.executeThenClose { inbound, outbound in
-            let client = RawHTTPClient(iterator: inbound.makeAsyncIterator(), outbound: outbound, channel: channel.channel)
-            return try await body(client)
+            let received = Received()
+            let reader = Task {
+                do {
+                    for try await buffer in inbound {
+                        received.state.withLock { $0.chunks.append(buffer) }
+                    }
+                } catch {}
+                received.state.withLock { $0.closed = true }
+            }
+            defer { reader.cancel() }
+            let result = try await body(RawHTTPClient(received: received, outbound: outbound))
+            channel.channel.close(promise: nil)
+            return result
         }
     }
 
@@ -65,21 +74,28 @@ public final class RawHTTPClient {
         self.outbound.finish()
     }
 
-    /// Reads whatever arrives next; `nil` when the server closed the connection.
+    /// Reads whatever has arrived, waiting for something; `nil` when the server closed the
+    /// connection and everything was read.
     ///
-    /// - Throws: ``RawHTTPClientTimeout`` when nothing arrives within `timeout`.
+    /// - Throws: ``RawHTTPClientTimeout`` when nothing arrives within `timeout`. The connection
+    ///   stays open, so a test can go on sending.
     public func read(timeout: Duration = .seconds(10)) async throws -> ByteBuffer? {
-        let timedOut = Atomic<Bool>(false)
-        let channel = self.channel
-        let (seconds, attoseconds) = timeout.components
-        let timer = channel.eventLoop.scheduleTask(in: .nanoseconds(max(0, seconds * 1_000_000_000 + attoseconds / 1_000_000_000))) {
-            timedOut.store(true, ordering: .relaxed)
-            channel.close(promise: nil)
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            let (chunk, closed) = self.received.state.withLock { state -> (ByteBuffer?, Bool) in
+                guard !state.chunks.isEmpty else { return (nil, state.closed) }
+                var merged = state.chunks.removeFirst()
+                while !state.chunks.isEmpty {
+                    var next = state.chunks.removeFirst()
+                    merged.writeBuffer(&next)
+                }
+                return (merged, state.closed)
+            }
+            if let chunk { return chunk }
+            if closed { return nil }
+            guard ContinuousClock.now < deadline else { throw RawHTTPClientTimeout() }
+            try await Task.sleep(for: .milliseconds(5))
         }
-        defer { timer.cancel() }
-        let buffer = try? await self.iterator.next()
-        if timedOut.load(ordering: .relaxed) { throw RawHTTPClientTimeout() }
-        return buffer ?? nil
     }
 
     /// Reads until the server closes the connection and returns everything as text.
@@ -111,7 +127,7 @@ public final class RawHTTPClient {
     }
 }
 
-/// A raw read did not complete in time; the connection was closed.
+/// A raw read did not complete in time.
 public struct RawHTTPClientTimeout: Error, CustomStringConvertible {
     public var description: String { "no data from the server in time" }
 }

@@ -46,7 +46,9 @@ public struct QualityList: Sendable, Equatable {
 
     private static func parse(_ element: Substring) -> Element? {
         var parts = element.split(separator: ";", omittingEmptySubsequences: false).makeIterator()
-        guard let value = parts.next()?.trimmingOWS(), !value.isEmpty, value.allSatisfy(\.isHTTPTokenCharacter) else {
+        guard let value = parts.next()?.trimmingOWS(), !value.isEmpty,
+            value.allSatisfy({ $0.isHTTPTokenCharacter || $0 == "/" })  // tokens, and media ranges for Accept
+        else {
             return nil
         }
         var quality = 1000

@@ -27,7 +27,6 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     private var idleDeadline: NIODeadline
     private var bodyDeadline: NIODeadline?
     private var upgraded = false
-    private var closeWhenIdle = false
     private var timer: Scheduled<Void>?
     private var timerDeadline: NIODeadline?
 
@@ -95,12 +94,8 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         case .responseCompleted:
             self.pending = max(0, self.pending - 1)
             if self.pending == 0 {
-                if self.closeWhenIdle && !self.readingHead {
-                    context.close(promise: nil)
-                } else {
-                    self.idleDeadline = .now() + self.idleTimeout
-                    self.rearm(context: context)
-                }
+                self.idleDeadline = .now() + self.idleTimeout
+                self.rearm(context: context)
             }
         case .upgraded:
             self.upgraded = true
@@ -111,12 +106,10 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if event is ChannelShouldQuiesceEvent, !self.upgraded {
-            if self.pending == 0 && !self.readingHead {
-                context.close(promise: nil)
-            } else {
-                self.closeWhenIdle = true
-            }
+        // An idle connection closes now; a busy one is answered with `Connection: close` by the
+        // connection task, which then closes it after the response is flushed.
+        if event is ChannelShouldQuiesceEvent, !self.upgraded, self.pending == 0, !self.readingHead {
+            context.close(promise: nil)
         }
         context.fireUserInboundEventTriggered(event)
     }

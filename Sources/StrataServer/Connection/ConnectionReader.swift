@@ -23,6 +23,7 @@ final class ConnectionReader: @unchecked Sendable {
 
     struct BodyState {
         var expected = false
+        /// Whether the request's `.end` part was read (every request has one, body or not).
         var ended = true
         var bytes = 0
         var limit = 0
@@ -59,7 +60,7 @@ final class ConnectionReader: @unchecked Sendable {
             self.currentRequest &+= 1
             self.body = BodyState(
                 expected: info.hasBody,
-                ended: !info.hasBody,
+                ended: false,
                 limit: limit,
                 expectsContinue: info.expectsContinue
             )
@@ -133,6 +134,17 @@ final class ConnectionReader: @unchecked Sendable {
         } catch {
             return false
         }
+    }
+
+    /// Whether the client may still be waiting to send a body it was never asked for
+    /// (`Expect: 100-continue` unanswered): the connection must close after this response.
+    /// Also `true` while another task is reading the body, since its outcome is unknown.
+    func mustCloseAfterResponse() -> Bool {
+        guard self.busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else {
+            return true
+        }
+        defer { self.busy.store(false, ordering: .releasing) }
+        return self.body.expected && !self.body.ended && self.body.expectsContinue && !self.body.continueSent
     }
 
     /// The next bytes after a protocol upgrade.

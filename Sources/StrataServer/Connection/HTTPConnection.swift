@@ -102,6 +102,7 @@ struct HTTPConnection<Responder: HTTPResponder> where Responder.Context: ServerC
         var keepAlive =
             info.keepAlive && !info.parserStops && !self.registry.isQuiescing
             && !response.headerFields.containsListElement("close", in: .connection)
+            && !(response.body.buffer != nil && self.reader.mustCloseAfterResponse())
         guard await self.write(response, for: info, keepAlive: &keepAlive) else { return false }
         guard keepAlive else { return false }
         return await self.reader.finishRequest()
@@ -123,6 +124,7 @@ struct HTTPConnection<Responder: HTTPResponder> where Responder.Context: ServerC
             let state = ResponseWriteState(
                 outbound: self.outbound,
                 logger: self.logger,
+                reader: self.reader,
                 head: head,
                 isHeadRequest: isHead || !Self.mayHaveBody(response.status),
                 chunked: chunked,
@@ -257,6 +259,11 @@ struct HTTPConnection<Responder: HTTPResponder> where Responder.Context: ServerC
         return channel.pipeline.removeHandler(name: PipelineNames.codec)
             .flatMap { channel.pipeline.removeHandler(name: PipelineNames.encoder) }
             .flatMap { channel.pipeline.removeHandler(name: PipelineNames.decoder) }
+            .map {
+                // Bytes the parser held back are forwarded on removal without a read-complete,
+                // and the async channel delivers reads on read-complete.
+                channel.pipeline.fireChannelReadComplete()
+            }
     }
 }
 

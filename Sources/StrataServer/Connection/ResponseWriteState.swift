@@ -12,6 +12,7 @@ import Strata
 final class ResponseWriteState {
     let outbound: NIOAsyncChannelOutboundWriter<ServerOutboundPart>
     let logger: Logger
+    let reader: ConnectionReader
     var pendingHead: HTTPResponseHead?
     let isHeadRequest: Bool
     let chunked: Bool
@@ -22,6 +23,7 @@ final class ResponseWriteState {
     init(
         outbound: NIOAsyncChannelOutboundWriter<ServerOutboundPart>,
         logger: Logger,
+        reader: ConnectionReader,
         head: HTTPResponseHead,
         isHeadRequest: Bool,
         chunked: Bool,
@@ -29,10 +31,21 @@ final class ResponseWriteState {
     ) {
         self.outbound = outbound
         self.logger = logger
+        self.reader = reader
         self.pendingHead = head
         self.isHeadRequest = isHeadRequest
         self.chunked = chunked
         self.declaredLength = declaredLength
+    }
+
+    /// The held-back head, marked `Connection: close` if the request body is stranded.
+    private func takeHead() -> HTTPResponseHead? {
+        guard var head = self.pendingHead else { return nil }
+        self.pendingHead = nil
+        if self.reader.mustCloseAfterResponse() {
+            head.headers.replaceOrAdd(name: "connection", value: "close")
+        }
+        return head
     }
 
     func write(_ buffer: ByteBuffer) async throws {
@@ -44,8 +57,7 @@ final class ResponseWriteState {
         if self.isHeadRequest || buffer.readableBytes == 0 {
             return
         }
-        if let head = self.pendingHead {
-            self.pendingHead = nil
+        if let head = self.takeHead() {
             try await self.outbound.write(contentsOf: [.head(head), .body(buffer)])
         } else {
             try await self.outbound.write(.body(buffer))
@@ -59,8 +71,7 @@ final class ResponseWriteState {
             throw ResponseBodyLengthError(declared: declaredLength, written: self.written)
         }
         let end = ServerOutboundPart.end(self.chunked ? trailers.map { HTTPHeaders($0) } : nil)
-        if let head = self.pendingHead {
-            self.pendingHead = nil
+        if let head = self.takeHead() {
             try await self.outbound.write(contentsOf: [.head(head), end])
         } else {
             try await self.outbound.write(end)

@@ -75,29 +75,47 @@ public struct HTTPServer<Responder: HTTPResponder>: Service where Responder.Cont
             await self.onServerRunning?(address)
         }
 
+        let (shutdownStarted, shutdownContinuation) = AsyncStream.makeStream(of: Void.self)
         await withGracefulShutdownHandler {
-            await withDiscardingTaskGroup { group in
-                do {
-                    try await serverChannel.executeThenClose { inbound in
-                        for try await connection in inbound {
-                            group.addTask {
-                                await self.serve(connection, registry: registry)
+            await withTaskGroup(of: Bool.self) { tasks in
+                tasks.addTask {
+                    await withDiscardingTaskGroup { connections in
+                        do {
+                            try await serverChannel.executeThenClose { inbound in
+                                for try await connection in inbound {
+                                    connections.addTask {
+                                        await self.serve(connection, registry: registry)
+                                    }
+                                }
                             }
+                        } catch {
+                            logger.error("server stopped accepting connections", metadata: ["error": "\(error)"])
                         }
                     }
-                } catch {
-                    logger.error("server stopped accepting connections", metadata: ["error": "\(error)"])
+                    return true
                 }
+                tasks.addTask {
+                    // The deadline for in-flight requests starts with graceful shutdown.
+                    for await _ in shutdownStarted { break }
+                    guard !Task.isCancelled else { return true }
+                    try? await Task.sleep(for: configuration.shutdownTimeout)
+                    return Task.isCancelled
+                }
+                if await tasks.next() == false {
+                    logger.warning("shutdown deadline passed; closing connections still in flight")
+                    registry.closeAll()
+                }
+                // Either every connection is done and the timer is no longer needed, or the
+                // deadline passed and the handlers still running are cancelled.
+                tasks.cancelAll()
             }
         } onGracefulShutdown: {
             logger.info("graceful shutdown: no new connections, finishing in-flight requests")
             serverChannel.channel.close(promise: nil)
             registry.quiesce()
-            let deadline = TimeAmount(configuration.shutdownTimeout)
-            serverChannel.channel.eventLoop.scheduleTask(in: deadline) {
-                registry.closeAll()
-            }
+            shutdownContinuation.yield()
         }
+        shutdownContinuation.finish()
         logger.info("server stopped")
     }
 

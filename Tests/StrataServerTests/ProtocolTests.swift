@@ -1,0 +1,155 @@
+import Foundation
+import HTTPTypes
+import NIOCore
+import Strata
+import StrataServer
+import StrataTesting
+import Testing
+
+/// Keep-alive, pipelining, framing of responses, HEAD, HTTP/1.0, Expect, draining, routing.
+@Suite struct ProtocolTests {
+    @Test func pipelinedRequestsAreAnsweredInOrder() async throws {
+        try await withLiveServer(responder: makeTestRouter()) { port in
+            try await RawHTTPClient.withConnection(port: port) { client in
+                try await client.send(
+                    "GET /users/1 HTTP/1.1\r\nHost: a\r\n\r\nPOST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhelloGET /users/3 HTTP/1.1\r\nHost: a\r\n\r\n"
+                )
+                let text = try await client.read(until: { parseResponses($0).count == 3 })
+                let responses = parseResponses(text)
+                #expect(responses.map(\.body) == ["user 1", "hello", "user 3"])
+                #expect(responses.allSatisfy { $0.header("connection") == nil })
+            }
+        }
+    }
+
+    @Test func unreadBodiesAreDrainedBeforeTheNextRequest() async throws {
+        try await withLiveServer(responder: makeTestRouter()) { port in
+            try await RawHTTPClient.withConnection(port: port) { client in
+                let body = String(repeating: "z", count: 100_000)
+                try await client.send("POST /ignore HTTP/1.1\r\nHost: a\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
+                try await client.send("POST /ignore HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
+                try await client.send("GET /users/9 HTTP/1.1\r\nHost: a\r\n\r\n")
+                let responses = parseResponses(try await client.read(until: { parseResponses($0).count == 3 }))
+                #expect(responses.map(\.body) == ["ignored", "ignored", "user 9"])
+            }
+        }
+    }
+
+    @Test func streamedBodiesAreChunkedWithTrailers() async throws {
+        try await withLiveServer(responder: makeTestRouter()) { port in
+            try await RawHTTPClient.withConnection(port: port) { client in
+                try await client.send("GET /stream HTTP/1.1\r\nHost: a\r\n\r\nGET /trailers HTTP/1.1\r\nHost: a\r\n\r\n")
+                let responses = parseResponses(try await client.read(until: { parseResponses($0).count == 2 }))
+                #expect(responses.count == 2)
+                #expect(responses.first?.header("transfer-encoding") == "chunked")
+                #expect(responses.first?.body == "abc")
+                #expect(responses.last?.body == "data")
+                #expect(responses.last?.trailers.first?.0.lowercased() == "x-checksum")
+                #expect(responses.last?.trailers.first?.1 == "42")
+            }
+        }
+    }
+
+    @Test func headSendsTheLengthButNoBodyAndKeepsTheConnection() async throws {
+        try await withLiveServer(responder: makeTestRouter()) { port in
+            try await RawHTTPClient.withConnection(port: port) { client in
+                try await client.send("HEAD / HTTP/1.1\r\nHost: a\r\n\r\nHEAD /stream HTTP/1.1\r\nHost: a\r\n\r\nGET /users/2 HTTP/1.1\r\nHost: a\r\n\r\n")
+                let text = try await client.read(until: { parseResponses($0, headRequests: 2).count == 3 })
+                let responses = parseResponses(text, headRequests: 2)
+                try #require(responses.count == 3, "\(text)")
+                #expect(responses[0].header("content-length") == "13")
+                #expect(responses[1].header("transfer-encoding") == nil)
+                #expect(responses[1].header("content-length") == nil)
+                #expect(responses[2].body == "user 2")
+                #expect(!text.contains("Hello"))
+                #expect(!text.contains("abc"))
+            }
+        }
+    }
+
+    @Test func http10ClosesUnlessAskedToKeepAlive() async throws {
+        try await withLiveServer(responder: makeTestRouter()) { port in
+            let closed = try await RawHTTPClient.exchange("GET /users/1 HTTP/1.0\r\n\r\n", port: port)
+            let first = try #require(parseResponses(closed).first)
+            #expect(first.body == "user 1")
+            #expect(first.header("connection") == "close")
+
+            try await RawHTTPClient.withConnection(port: port) { client in
+                try await client.send("GET /users/1 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+                let kept = parseResponses(try await client.read(until: { parseResponses($0).count == 1 }))
+                #expect(kept.first?.header("connection") == "keep-alive")
+                try await client.send("GET /stream HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+                let streamed = try await client.readUntilClose()
+                #expect(!streamed.lowercased().contains("transfer-encoding"))
+                #expect(streamed.hasSuffix("\r\n\r\nabc"))
+                #expect(streamed.lowercased().contains("connection: close"))
+            }
+        }
+    }
+
+    @Test func connectionCloseTokenInAListCloses() async throws {
+        try await withLiveServer(responder: makeTestRouter()) { port in
+            let text = try await RawHTTPClient.exchange(
+                "GET /users/1 HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, Close\r\n\r\nGET /users/2 HTTP/1.1\r\nHost: a\r\n\r\n",
+                port: port
+            )
+            let responses = parseResponses(text)
+            #expect(responses.map(\.body) == ["user 1"])
+            #expect(responses.first?.header("connection") == "close")
+        }
+    }
+
+    @Test func expectContinueIsSentOnlyWhenTheBodyIsRead() async throws {
+        try await withLiveServer(responder: makeTestRouter()) { port in
+            try await RawHTTPClient.withConnection(port: port) { client in
+                try await client.send("POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
+                let interim = try await client.read(until: { $0.contains("\r\n\r\n") })
+                #expect(interim.hasPrefix("HTTP/1.1 100 Continue\r\n"))
+                try await client.send("ping")
+                let final = try await client.read(until: { parseResponses($0).count == 1 })
+                #expect(parseResponses(final).first?.body == "ping")
+            }
+            // A handler that never reads: no 100, and the connection closes after the answer.
+            let ignored = try await RawHTTPClient.exchange(
+                "POST /ignore HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n", port: port
+            )
+            #expect(!ignored.contains("100 Continue"))
+            #expect(parseResponses(ignored).first?.body == "ignored")
+            #expect(parseResponses(ignored).first?.header("connection") == "close")
+            let unknown = try await RawHTTPClient.exchange("POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\nExpect: teapot\r\n\r\n", port: port)
+            #expect(parseResponses(unknown).first?.status == 417)
+        }
+    }
+
+    @Test func expectContinueOverTheLimitGets413WithoutContinue() async throws {
+        try await withLiveServer(responder: makeTestRouter(), configuration: try shortTimeouts(maxBody: 1000)) { port in
+            let text = try await RawHTTPClient.exchange(
+                "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 5000\r\nExpect: 100-continue\r\n\r\n", port: port
+            )
+            #expect(!text.contains("100 Continue"))
+            #expect(parseResponses(text).first?.status == 413)
+        }
+    }
+
+    @Test func routerParametersLiteralsAndCatchAll() async throws {
+        let client = TestClient(responder: makeTestRouter())
+        #expect(try await client.execute(.get, "/users/42").bodyString == "user 42")
+        #expect(try await client.execute(.get, "/users/me").bodyString == "me")
+        #expect(try await client.execute(.get, "/users/42/files/a/b.txt?x=1").bodyString == "42 a/b.txt")
+        #expect(try await client.execute(.get, "/users").status == .notFound)
+        let options = try await client.execute(.options, "/users/42")
+        #expect(options.status == .noContent)
+        #expect(options.headerFields[.allow] == "GET, HEAD, OPTIONS")
+        #expect(try await client.execute(.init("BREW")!, "/users/42").status == .notImplemented)
+        #expect(try await client.execute(.put, "/users/42").status == .methodNotAllowed)
+    }
+
+    @Test func datesAreIMFFixdate() async throws {
+        try await withLiveServer(responder: makeTestRouter()) { port in
+            let text = try await RawHTTPClient.exchange("GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", port: port)
+            let date = try #require(parseResponses(text).first?.header("date"))
+            let parsed = try #require(HTTPDate.parse(date))
+            #expect(abs(parsed - SystemWallClock().now().secondsSince1970) < 5)
+        }
+    }
+}

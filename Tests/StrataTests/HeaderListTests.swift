@@ -1,0 +1,72 @@
+import HTTPTypes
+import Strata
+import Testing
+
+@Suite struct HeaderListTests {
+    @Test func appendKeepsEveryMiddlewaresElement() {
+        var fields: HTTPFields = [.vary: "Accept-Encoding"]
+        fields.appendListElement("Origin", to: .vary)
+        fields.appendListElement("origin", to: .vary)
+        #expect(fields[.vary] == "Accept-Encoding, Origin")
+        #expect(fields.listElements(.vary) == ["Accept-Encoding", "Origin"])
+    }
+
+    @Test func appendCreatesTheFieldWhenMissing() {
+        var fields = HTTPFields()
+        fields.appendListElement("Origin", to: .vary)
+        #expect(fields[.vary] == "Origin")
+    }
+
+    @Test func varyStarAbsorbsEverything() {
+        var fields: HTTPFields = [.vary: "Origin"]
+        fields.appendListElement("*", to: .vary)
+        #expect(fields[.vary] == "*")
+        fields.appendListElement("Accept-Encoding", to: .vary)
+        #expect(fields[.vary] == "*")
+    }
+
+    @Test func elementsAcrossSeveralFieldLinesAndQuotes() {
+        var fields = HTTPFields()
+        fields.append(HTTPField(name: .cacheControl, value: "max-age=60, private=\"a, b\""))
+        fields.append(HTTPField(name: .cacheControl, value: " no-transform ,, "))
+        #expect(fields.listElements(.cacheControl) == ["max-age=60", "private=\"a, b\"", "no-transform"])
+        #expect(fields.containsListElement("MAX-AGE", in: .cacheControl))
+        #expect(!fields.containsListElement("no-store", in: .cacheControl))
+    }
+
+    @Test func appendDoesNotDuplicateDirectiveNames() {
+        var fields: HTTPFields = [.cacheControl: "max-age=60"]
+        fields.appendListElement("max-age=30", to: .cacheControl)
+        fields.appendListElement("no-transform", to: .cacheControl)
+        #expect(fields[.cacheControl] == "max-age=60, no-transform")
+    }
+
+    @Test func removeElement() {
+        var fields: HTTPFields = [.connection: "keep-alive, Upgrade"]
+        fields.removeListElement("upgrade", from: .connection)
+        #expect(fields[.connection] == "keep-alive")
+        fields.removeListElement("keep-alive", from: .connection)
+        #expect(fields[.connection] == nil)
+    }
+
+    @Test func qualityListParsesWeightsAndWildcards() {
+        let list = QualityList("gzip;q=0.8, br, identity;q=0, *;q=0.1")
+        #expect(list.quality(of: "GZIP") == 800)
+        #expect(list.quality(of: "br") == 1000)
+        #expect(list.quality(of: "identity") == 0)
+        #expect(list.quality(of: "zstd") == 100)
+    }
+
+    @Test(arguments: ["gzip;q=2", "gzip;q=0.1234", "gzip;q=abc", "gzip;q=", "gzip;q=1.001", ";q=1", "g zip", "gzip;=1"])
+    func malformedElementsAreDropped(_ value: String) {
+        let list = QualityList(value)
+        #expect(list.quality(of: "gzip") == nil)
+    }
+
+    @Test func qualityListKeepsOtherParametersAndSurvivesGarbage() {
+        let list = QualityList(",,, ;;; , text/html;level=1;q=0.5, \"quoted\"")
+        #expect(list.elements.count == 1)
+        #expect(list.elements.first?.parameters["level"] == "1")
+        #expect(list.elements.first?.quality == 500)
+    }
+}
