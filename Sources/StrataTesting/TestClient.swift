@@ -62,7 +62,8 @@ public struct TestClient<Responder: HTTPResponder>: Sendable where Responder.Con
         headerFields: HTTPFields = [:],
         body: RequestBody = .empty
     ) async throws -> TestResponse {
-        let head = HTTPRequest(method: method, scheme: "http", authority: "localhost", path: path, headerFields: headerFields)
+        let head = HTTPRequest(
+            method: method, scheme: "http", authority: "localhost", path: path, headerFields: headerFields)
         return try await self.execute(ServerRequest(head: head, body: body))
     }
 

@@ -22,8 +22,14 @@ import Testing
         ("POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: +3\r\n\r\nabc", "signed CL"),
         ("POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\nabc", "TE not chunked"),
         ("POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", "chunked not last"),
-        ("POST /collect HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n", "bad chunk size"),
-        ("POST /collect HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcX\r\n0\r\n\r\n", "bad chunk end"),
+        (
+            "POST /collect HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n",
+            "bad chunk size"
+        ),
+        (
+            "POST /collect HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcX\r\n0\r\n\r\n",
+            "bad chunk end"
+        ),
         ("GET / HTTP/1.1\r\n\r\n", "no Host"),
         ("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", "two Hosts"),
         ("GET / HTTP/1.1\r\nHost: a b\r\n\r\n", "bad Host"),
@@ -54,7 +60,8 @@ import Testing
 
     @Test func absoluteFormTargetsAreAcceptedAndHTTP10NeedsNoHost() async throws {
         try await withLiveServer(responder: makeTestRouter()) { port in
-            let (status, text) = try await self.statusAndClose("GET http://example.com/users/5 HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n", port: port)
+            let (status, text) = try await self.statusAndClose(
+                "GET http://example.com/users/5 HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n", port: port)
             #expect(status == 200)
             #expect(text.hasSuffix("user 5"))
             let (old, _) = try await self.statusAndClose("GET /users/6 HTTP/1.0\r\n\r\n", port: port)
@@ -77,12 +84,14 @@ import Testing
     @Test func oversizedHeadGets431AndClose() async throws {
         try await withLiveServer(responder: makeTestRouter(), configuration: try shortTimeouts(maxHead: 2048)) { port in
             let big = String(repeating: "v", count: 4000)
-            let (status, _) = try await self.statusAndClose("GET / HTTP/1.1\r\nHost: a\r\nX-Big: \(big)\r\n\r\n", port: port)
+            let (status, _) = try await self.statusAndClose(
+                "GET / HTTP/1.1\r\nHost: a\r\nX-Big: \(big)\r\n\r\n", port: port)
             #expect(status == 431)
             let longTarget = "/" + String(repeating: "p", count: 4000)
             let (target, _) = try await self.statusAndClose("GET \(longTarget) HTTP/1.1\r\nHost: a\r\n\r\n", port: port)
             #expect(target == 431)
-            let (fine, _) = try await self.statusAndClose("GET / HTTP/1.1\r\nHost: a\r\nX-Small: \(big.prefix(1000))\r\nConnection: close\r\n\r\n", port: port)
+            let (fine, _) = try await self.statusAndClose(
+                "GET / HTTP/1.1\r\nHost: a\r\nX-Small: \(big.prefix(1000))\r\nConnection: close\r\n\r\n", port: port)
             #expect(fine == 200)
         }
     }
@@ -97,7 +106,8 @@ import Testing
 
     @Test func declaredBodyOverTheLimitGets413AndClose() async throws {
         try await withLiveServer(responder: makeTestRouter(), configuration: try shortTimeouts(maxBody: 1000)) { port in
-            let (status, text) = try await self.statusAndClose("POST /collect HTTP/1.1\r\nHost: a\r\nContent-Length: 1001\r\n\r\n", port: port)
+            let (status, text) = try await self.statusAndClose(
+                "POST /collect HTTP/1.1\r\nHost: a\r\nContent-Length: 1001\r\n\r\n", port: port)
             #expect(status == 413)
             #expect(parseResponses(text).first?.header("connection") == "close")
         }
@@ -116,7 +126,8 @@ import Testing
             // At the limit exactly is fine.
             let exact = String(repeating: "c", count: 1000)
             let text = try await RawHTTPClient.exchange(
-                "POST /collect HTTP/1.1\r\nHost: a\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n3e8\r\n\(exact)\r\n0\r\n\r\n", port: port
+                "POST /collect HTTP/1.1\r\nHost: a\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n3e8\r\n\(exact)\r\n0\r\n\r\n",
+                port: port
             )
             #expect(parseResponses(text).first?.body == "1000")
         }
@@ -125,7 +136,9 @@ import Testing
     @Test func aStreamingHandlerOverTheLimitAbortsInsteadOfLookingComplete() async throws {
         try await withLiveServer(responder: makeTestRouter(), configuration: try shortTimeouts(maxBody: 1000)) { port in
             try await RawHTTPClient.withConnection(port: port) { client in
-                try await client.send("POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n258\r\n\(String(repeating: "c", count: 600))\r\n")
+                try await client.send(
+                    "POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n258\r\n\(String(repeating: "c", count: 600))\r\n"
+                )
                 try await client.send("258\r\n\(String(repeating: "c", count: 600))\r\n")
                 let text = try await client.readUntilClose()
                 // The echo started, so the only honest answer left is to cut the chunked body short.
@@ -136,7 +149,9 @@ import Testing
     }
 
     @Test func slowlorisHeadIsAnswered408AndClosed() async throws {
-        try await withLiveServer(responder: makeTestRouter(), configuration: try shortTimeouts(head: .milliseconds(500))) { port in
+        try await withLiveServer(
+            responder: makeTestRouter(), configuration: try shortTimeouts(head: .milliseconds(500))
+        ) { port in
             try await RawHTTPClient.withConnection(port: port) { client in
                 try await client.send("GET / HTTP/1.1\r\nHost: a\r\n")
                 let start = ContinuousClock.now
@@ -158,7 +173,9 @@ import Testing
     }
 
     @Test func silentConnectionIsClosedByTheHeadTimeout() async throws {
-        try await withLiveServer(responder: makeTestRouter(), configuration: try shortTimeouts(head: .milliseconds(300))) { port in
+        try await withLiveServer(
+            responder: makeTestRouter(), configuration: try shortTimeouts(head: .milliseconds(300))
+        ) { port in
             try await RawHTTPClient.withConnection(port: port) { client in
                 let text = try await client.readUntilClose(timeout: .seconds(5))
                 #expect(parseResponses(text).first?.status == 408)
@@ -167,7 +184,9 @@ import Testing
     }
 
     @Test func idleKeepAliveConnectionIsClosed() async throws {
-        try await withLiveServer(responder: makeTestRouter(), configuration: try shortTimeouts(idle: .milliseconds(300))) { port in
+        try await withLiveServer(
+            responder: makeTestRouter(), configuration: try shortTimeouts(idle: .milliseconds(300))
+        ) { port in
             try await RawHTTPClient.withConnection(port: port) { client in
                 try await client.send("GET /users/1 HTTP/1.1\r\nHost: a\r\n\r\n")
                 let text = try await client.readUntilClose(timeout: .seconds(5))
@@ -179,7 +198,9 @@ import Testing
     }
 
     @Test func stalledBodyIsClosedByTheBodyTimeout() async throws {
-        try await withLiveServer(responder: makeTestRouter(), configuration: try shortTimeouts(body: .milliseconds(300))) { port in
+        try await withLiveServer(
+            responder: makeTestRouter(), configuration: try shortTimeouts(body: .milliseconds(300))
+        ) { port in
             try await RawHTTPClient.withConnection(port: port) { client in
                 try await client.send("POST /collect HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n0123456789")
                 let text = try await client.readUntilClose(timeout: .seconds(5))
@@ -191,7 +212,9 @@ import Testing
     @Test func handlerErrorsBecome500WithoutDetailOrTheirOwnStatus() async throws {
         try await withLiveServer(responder: makeTestRouter()) { port in
             try await RawHTTPClient.withConnection(port: port) { client in
-                try await client.send("GET /throw HTTP/1.1\r\nHost: a\r\n\r\nGET /forbidden HTTP/1.1\r\nHost: a\r\n\r\nGET /throw-in-body HTTP/1.1\r\nHost: a\r\n\r\n")
+                try await client.send(
+                    "GET /throw HTTP/1.1\r\nHost: a\r\n\r\nGET /forbidden HTTP/1.1\r\nHost: a\r\n\r\nGET /throw-in-body HTTP/1.1\r\nHost: a\r\n\r\n"
+                )
                 let text = try await client.read(until: { parseResponses($0).count == 3 })
                 let responses = parseResponses(text)
                 #expect(responses.map(\.status) == [500, 403, 409])
@@ -205,7 +228,8 @@ import Testing
 
     @Test func aBodyShorterThanItsDeclaredLengthClosesTheConnection() async throws {
         try await withLiveServer(responder: makeTestRouter()) { port in
-            let text = try await RawHTTPClient.exchange("GET /wrong-length HTTP/1.1\r\nHost: a\r\n\r\nGET /users/1 HTTP/1.1\r\nHost: a\r\n\r\n", port: port)
+            let text = try await RawHTTPClient.exchange(
+                "GET /wrong-length HTTP/1.1\r\nHost: a\r\n\r\nGET /users/1 HTTP/1.1\r\nHost: a\r\n\r\n", port: port)
             #expect(text.contains("Content-Length: 10") || text.lowercased().contains("content-length: 10"))
             #expect(!text.contains("user 1"))
         }
@@ -221,14 +245,16 @@ import Testing
             let event = await events.next()
             #expect(event?.hasPrefix("writer failed") == true)
             // The server is still healthy.
-            let text = try await RawHTTPClient.exchange("GET /users/7 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", port: port)
+            let text = try await RawHTTPClient.exchange(
+                "GET /users/7 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", port: port)
             #expect(parseResponses(text).first?.body == "user 7")
         }
     }
 
     @Test func invalidConfigurationIsRefusedWithEveryProblem() {
         do {
-            _ = try HTTPServerConfiguration(port: 70000, maxRequestHeadSize: 10, requestHeadTimeout: .zero, serverName: "bad\nname")
+            _ = try HTTPServerConfiguration(
+                port: 70000, maxRequestHeadSize: 10, requestHeadTimeout: .zero, serverName: "bad\nname")
             Issue.record("expected an error")
         } catch {
             #expect(error.problems.count == 4)

@@ -26,8 +26,10 @@ import Testing
         try await withLiveServer(responder: makeTestRouter()) { port in
             try await RawHTTPClient.withConnection(port: port) { client in
                 let body = String(repeating: "z", count: 100_000)
-                try await client.send("POST /ignore HTTP/1.1\r\nHost: a\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
-                try await client.send("POST /ignore HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
+                try await client.send(
+                    "POST /ignore HTTP/1.1\r\nHost: a\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
+                try await client.send(
+                    "POST /ignore HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
                 try await client.send("GET /users/9 HTTP/1.1\r\nHost: a\r\n\r\n")
                 let responses = parseResponses(try await client.read(until: { parseResponses($0).count == 3 }))
                 #expect(responses.map(\.body) == ["ignored", "ignored", "user 9"])
@@ -38,7 +40,8 @@ import Testing
     @Test func streamedBodiesAreChunkedWithTrailers() async throws {
         try await withLiveServer(responder: makeTestRouter()) { port in
             try await RawHTTPClient.withConnection(port: port) { client in
-                try await client.send("GET /stream HTTP/1.1\r\nHost: a\r\n\r\nGET /trailers HTTP/1.1\r\nHost: a\r\n\r\n")
+                try await client.send(
+                    "GET /stream HTTP/1.1\r\nHost: a\r\n\r\nGET /trailers HTTP/1.1\r\nHost: a\r\n\r\n")
                 let responses = parseResponses(try await client.read(until: { parseResponses($0).count == 2 }))
                 #expect(responses.count == 2)
                 #expect(responses.first?.header("transfer-encoding") == "chunked")
@@ -53,7 +56,9 @@ import Testing
     @Test func headSendsTheLengthButNoBodyAndKeepsTheConnection() async throws {
         try await withLiveServer(responder: makeTestRouter()) { port in
             try await RawHTTPClient.withConnection(port: port) { client in
-                try await client.send("HEAD / HTTP/1.1\r\nHost: a\r\n\r\nHEAD /stream HTTP/1.1\r\nHost: a\r\n\r\nGET /users/2 HTTP/1.1\r\nHost: a\r\n\r\n")
+                try await client.send(
+                    "HEAD / HTTP/1.1\r\nHost: a\r\n\r\nHEAD /stream HTTP/1.1\r\nHost: a\r\n\r\nGET /users/2 HTTP/1.1\r\nHost: a\r\n\r\n"
+                )
                 let text = try await client.read(until: { parseResponses($0, headRequests: 2).count == 3 })
                 let responses = parseResponses(text, headRequests: 2)
                 try #require(responses.count == 3, "\(text)")
@@ -102,7 +107,8 @@ import Testing
     @Test func expectContinueIsSentOnlyWhenTheBodyIsRead() async throws {
         try await withLiveServer(responder: makeTestRouter()) { port in
             try await RawHTTPClient.withConnection(port: port) { client in
-                try await client.send("POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
+                try await client.send(
+                    "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
                 let interim = try await client.read(until: { $0.contains("\r\n\r\n") })
                 #expect(interim.hasPrefix("HTTP/1.1 100 Continue\r\n"))
                 try await client.send("ping")
@@ -116,7 +122,8 @@ import Testing
             #expect(!ignored.contains("100 Continue"))
             #expect(parseResponses(ignored).first?.body == "ignored")
             #expect(parseResponses(ignored).first?.header("connection") == "close")
-            let unknown = try await RawHTTPClient.exchange("POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\nExpect: teapot\r\n\r\n", port: port)
+            let unknown = try await RawHTTPClient.exchange(
+                "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\nExpect: teapot\r\n\r\n", port: port)
             #expect(parseResponses(unknown).first?.status == 417)
         }
     }
@@ -146,7 +153,8 @@ import Testing
 
     @Test func datesAreIMFFixdate() async throws {
         try await withLiveServer(responder: makeTestRouter()) { port in
-            let text = try await RawHTTPClient.exchange("GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", port: port)
+            let text = try await RawHTTPClient.exchange(
+                "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", port: port)
             let date = try #require(parseResponses(text).first?.header("date"))
             let parsed = try #require(HTTPDate.parse(date))
             #expect(abs(parsed - SystemWallClock().now().secondsSince1970) < 5)

@@ -1,15 +1,17 @@
 import Foundation
-@testable import HelloExample
 import Strata
 import StrataServer
 import StrataTesting
 import Testing
 
+@testable import HelloExample
+
 /// The Hello example through real clients over real sockets.
 @Suite struct RealClientTests {
     @Test func curlGetsHelloWorld() async throws {
         try await withLiveServer(responder: buildResponder()) { port in
-            let output = try await ExternalProcess.run(try ExternalProcess.curl(), ["-sS", "-i", "http://127.0.0.1:\(port)/"])
+            let output = try await ExternalProcess.run(
+                try ExternalProcess.curl(), ["-sS", "-i", "http://127.0.0.1:\(port)/"])
             #expect(output.status == 0, "\(output.stderr)")
             let response = try #require(parseResponses(output.stdout).first)
             #expect(response.status == 200)
@@ -32,8 +34,10 @@ import Testing
             defer { try? FileManager.default.removeItem(atPath: echoed) }
             let output = try await ExternalProcess.run(
                 try ExternalProcess.curl(),
-                ["-sS", "-X", "POST", "-H", "Transfer-Encoding: chunked", "--data-binary", "@" + file.path,
-                 "-o", echoed, "-w", "%{http_code}", "http://127.0.0.1:\(port)/echo"]
+                [
+                    "-sS", "-X", "POST", "-H", "Transfer-Encoding: chunked", "--data-binary", "@" + file.path,
+                    "-o", echoed, "-w", "%{http_code}", "http://127.0.0.1:\(port)/echo",
+                ]
             )
             #expect(output.stdout == "200", "\(output.stderr)")
             #expect(try Data(contentsOf: URL(fileURLWithPath: echoed)) == Data(bytes))
@@ -72,12 +76,14 @@ import Testing
             print(json.dumps(out))
             """
         try await withLiveServer(responder: buildResponder()) { port in
-            let scriptFile = FileManager.default.temporaryDirectory.appendingPathComponent("strata-httpx-\(UUID().uuidString).py")
+            let scriptFile = FileManager.default.temporaryDirectory.appendingPathComponent(
+                "strata-httpx-\(UUID().uuidString).py")
             try script.write(to: scriptFile, atomically: true, encoding: .utf8)
             defer { try? FileManager.default.removeItem(at: scriptFile) }
             let output = try await ExternalProcess.run(try ExternalProcess.python(), [scriptFile.path, "\(port)"])
             #expect(output.status == 0, "\(output.stderr)")
-            let result = try #require(try JSONSerialization.jsonObject(with: Data(output.stdout.utf8)) as? [String: Any])
+            let result = try #require(
+                try JSONSerialization.jsonObject(with: Data(output.stdout.utf8)) as? [String: Any])
             #expect(result["get"] as? [String] == Array(repeating: "Hello, World!", count: 5))
             let head = try #require(result["head"] as? [Any])
             #expect(head[0] as? Int == 200)

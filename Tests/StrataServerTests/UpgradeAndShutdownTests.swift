@@ -55,7 +55,8 @@ import Testing
 
     @Test func upgradingARequestThatDidNotAskIsA500() async throws {
         try await withLiveServer(responder: makeTestRouter()) { port in
-            let text = try await RawHTTPClient.exchange("GET /bad-upgrade HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", port: port)
+            let text = try await RawHTTPClient.exchange(
+                "GET /bad-upgrade HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", port: port)
             #expect(parseResponses(text).first?.status == 500)
         }
     }
@@ -89,7 +90,8 @@ import Testing
     @Test func gracefulShutdownFinishesInFlightAndClosesIdle() async throws {
         let events = ServerSideEvents()
         let gate = Gate()
-        try await self.withServer(router: makeTestRouter(events: events, gate: gate), shutdown: .seconds(20)) { port, group in
+        try await self.withServer(router: makeTestRouter(events: events, gate: gate), shutdown: .seconds(20)) {
+            port, group in
             try await RawHTTPClient.withConnection(port: port) { idle in
                 try await idle.send("GET /users/1 HTTP/1.1\r\nHost: a\r\n\r\n")
                 _ = try await idle.read(until: { parseResponses($0).count == 1 })

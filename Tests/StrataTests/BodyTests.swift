@@ -57,7 +57,8 @@ import Testing
                 try await writer.write(ByteBuffer(string: "c"))
                 try await writer.finish(trailers: [.init("X-Sum")!: "3"])
             }
-            return ServerResponse(status: .ok, body: body.transformed(contentLength: nil) { UppercaseWriter(parent: $0) })
+            return ServerResponse(
+                status: .ok, body: body.transformed(contentLength: nil) { UppercaseWriter(parent: $0) })
         }
         let response = try await TestClient(responder: responder).execute(.get, "/")
         #expect(response.bodyString == "ABC!")

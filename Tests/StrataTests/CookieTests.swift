@@ -16,7 +16,12 @@ import Testing
 
     @Test func prefixRulesAreEnforced() {
         #expect(throws: CookieError.self) { try Cookie(name: "__Secure-a", value: "1") }
-        #expect(throws: CookieError.self) { try Cookie(name: "__Host-a", value: "1", path: "/", secure: true, httpOnly: false, sameSite: nil, partitioned: false).validateWithDomain() }
+        #expect(throws: CookieError.self) {
+            try Cookie(
+                name: "__Host-a", value: "1", path: "/", secure: true, httpOnly: false, sameSite: nil,
+                partitioned: false
+            ).validateWithDomain()
+        }
         #expect(throws: CookieError.self) { try Cookie(name: "__Host-a", value: "1", path: "/x", secure: true) }
         #expect(throws: CookieError.self) { try Cookie(name: "__host-a", value: "1", secure: true) }
         #expect(throws: CookieError.self) { try Cookie(name: "a", value: "1", sameSite: Cookie.SameSite.none) }
@@ -34,7 +39,11 @@ import Testing
     }
 
     @Test func parsesSetCookie() throws {
-        let cookie = try #require(Cookie(setCookieValue: "id=42; Path=/; Secure; HttpOnly; SameSite=strict; Max-Age=10; Expires=Sun, 06 Nov 1994 08:49:37 GMT; Unknown=1"))
+        let cookie = try #require(
+            Cookie(
+                setCookieValue:
+                    "id=42; Path=/; Secure; HttpOnly; SameSite=strict; Max-Age=10; Expires=Sun, 06 Nov 1994 08:49:37 GMT; Unknown=1"
+            ))
         #expect(cookie.name == "id")
         #expect(cookie.value == "42")
         #expect(cookie.path == "/")

@@ -26,13 +26,15 @@ import Testing
 
     @Test func garbageStopsTheWalkAtTheProxyThatWroteIt() throws {
         let proxies = try TrustedProxies(["10.0.0.0/8"], header: .xForwardedFor)
-        let client = proxies.clientAddress(peer: try self.peer("10.0.0.2"), headerFields: [self.xff: "1.1.1.1, nonsense, 10.0.0.5"])
+        let client = proxies.clientAddress(
+            peer: try self.peer("10.0.0.2"), headerFields: [self.xff: "1.1.1.1, nonsense, 10.0.0.5"])
         #expect(client?.description == "10.0.0.5")
     }
 
     @Test func allTrustedGivesTheLeftmost() throws {
         let proxies = try TrustedProxies(["10.0.0.0/8"], header: .xForwardedFor)
-        let client = proxies.clientAddress(peer: try self.peer("10.0.0.2"), headerFields: [self.xff: "10.9.9.9, 10.0.0.5"])
+        let client = proxies.clientAddress(
+            peer: try self.peer("10.0.0.2"), headerFields: [self.xff: "10.9.9.9, 10.0.0.5"])
         #expect(client?.description == "10.9.9.9")
     }
 

@@ -62,7 +62,9 @@ public struct Cookie: Sendable, Hashable {
             throw CookieError(.invalidName, "cookie name \(self.name.debugDescription) must be a non-empty token")
         }
         guard Self.isValidValue(self.value) else {
-            throw CookieError(.invalidValue, "cookie value must be cookie-octets (no space, comma, semicolon, quote or backslash); encode it first")
+            throw CookieError(
+                .invalidValue,
+                "cookie value must be cookie-octets (no space, comma, semicolon, quote or backslash); encode it first")
         }
         for (attribute, text) in [("Domain", self.domain), ("Path", self.path)] {
             if let text, text.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F || $0 == UInt8(ascii: ";") }) {

@@ -76,7 +76,8 @@ public struct IPAddressRange: Sendable, Hashable, CustomStringConvertible {
 
     /// Whether `address` is in this block.
     public func contains(_ address: IPAddress) -> Bool {
-        address.bytes.count == self.network.bytes.count && Self.mask(address.bytes, self.prefixLength) == self.network.bytes
+        address.bytes.count == self.network.bytes.count
+            && Self.mask(address.bytes, self.prefixLength) == self.network.bytes
     }
 
     public var description: String { "\(self.network)/\(self.prefixLength)" }

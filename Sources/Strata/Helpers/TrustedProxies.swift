@@ -35,7 +35,9 @@ public struct TrustedProxies: Sendable {
     ///     `::/0`), which lets any client choose its own address. Only for a server that no client
     ///     can reach except through the proxy.
     /// - Throws: ``TrustedProxiesError`` listing every malformed or too-broad entry.
-    public init(_ cidrs: [String], header: Header, dangerouslyTrustEveryAddress: Bool = false) throws(TrustedProxiesError) {
+    public init(_ cidrs: [String], header: Header, dangerouslyTrustEveryAddress: Bool = false)
+        throws(TrustedProxiesError)
+    {
         var problems: [String] = []
         var ranges: [IPAddressRange] = []
         for text in cidrs {
@@ -44,7 +46,9 @@ public struct TrustedProxies: Sendable {
                 continue
             }
             if range.prefixLength == 0 && !dangerouslyTrustEveryAddress {
-                problems.append("\(text) trusts every address, so any client can forge its address; list your proxies' blocks, or pass dangerouslyTrustEveryAddress: true")
+                problems.append(
+                    "\(text) trusts every address, so any client can forge its address; list your proxies' blocks, or pass dangerouslyTrustEveryAddress: true"
+                )
             }
             ranges.append(range)
         }

@@ -38,7 +38,8 @@ public struct Timestamp: Sendable, Hashable, Comparable {
     /// The timestamp `duration` later.
     public static func + (lhs: Timestamp, rhs: Duration) -> Timestamp {
         let (seconds, attoseconds) = rhs.components
-        return Timestamp(nanosecondsSince1970: lhs.nanosecondsSince1970 + seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+        return Timestamp(
+            nanosecondsSince1970: lhs.nanosecondsSince1970 + seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
     }
 
     /// The time from `rhs` to `lhs`.

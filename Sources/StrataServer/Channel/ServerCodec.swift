@@ -67,7 +67,8 @@ final class ServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
 
     static func validate(_ head: HTTPRequestHead) -> Result<RequestHeadInfo, Rejection> {
         guard head.version.major == 1 else {
-            return .failure(Rejection(status: .init(code: 505), reason: "HTTP version \(head.version) is not supported"))
+            return .failure(
+                Rejection(status: .init(code: 505), reason: "HTTP version \(head.version) is not supported"))
         }
         let isHTTP10 = head.version.minor == 0
         let method: HTTPRequest.Method
@@ -203,7 +204,8 @@ final class ServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
         if bytes.first == UInt8(ascii: "[") {
             guard let close = bytes.firstIndex(of: UInt8(ascii: "]")) else { return false }
             let inside = bytes[bytes.index(after: bytes.startIndex)..<close]
-            guard !inside.isEmpty, inside.allSatisfy({ isHexDigit($0) || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: ".") })
+            guard !inside.isEmpty,
+                inside.allSatisfy({ isHexDigit($0) || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: ".") })
             else { return false }
             bytes = bytes[bytes.index(after: close)...]
             if bytes.isEmpty { return true }
@@ -230,7 +232,8 @@ final class ServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
     /// unreserved / pct-encoded / sub-delims
     private static func isRegNameByte(_ byte: UInt8) -> Bool {
         switch byte {
-        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+            UInt8(ascii: "0")...UInt8(ascii: "9"):
             return true
         case UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"), UInt8(ascii: "%"),
             UInt8(ascii: "!"), UInt8(ascii: "$"), UInt8(ascii: "&"), UInt8(ascii: "'"), UInt8(ascii: "("),
@@ -246,7 +249,13 @@ final class ServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
     static func splitAbsoluteForm(_ uri: String) -> (scheme: String, authority: String, path: String)? {
         let lowered = uri.lowercased()
         let scheme: String
-        if lowered.hasPrefix("http://") { scheme = "http" } else if lowered.hasPrefix("https://") { scheme = "https" } else { return nil }
+        if lowered.hasPrefix("http://") {
+            scheme = "http"
+        } else if lowered.hasPrefix("https://") {
+            scheme = "https"
+        } else {
+            return nil
+        }
         let rest = uri.dropFirst(scheme.count + 3)
         let pathStart = rest.firstIndex(where: { $0 == "/" || $0 == "?" }) ?? rest.endIndex
         let authority = String(rest[..<pathStart])

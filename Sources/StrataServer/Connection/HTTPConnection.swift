@@ -26,7 +26,8 @@ struct HTTPConnection<Responder: HTTPResponder> where Responder.Context: ServerC
                 part = try await self.reader.nextPart()
             } catch let error as HTTPParserError {
                 let status: HTTPResponse.Status = error == .headerOverflow ? .requestHeaderFieldsTooLarge : .badRequest
-                self.logger.info("rejected malformed request", metadata: ["status": "\(status.code)", "error": "\(error)"])
+                self.logger.info(
+                    "rejected malformed request", metadata: ["status": "\(status.code)", "error": "\(error)"])
                 await self.writeSimple(status: status)
                 break
             } catch {
@@ -66,7 +67,8 @@ struct HTTPConnection<Responder: HTTPResponder> where Responder.Context: ServerC
         let limit = self.configuration.maxRequestBodySize
         guard let requestNumber = try? await self.reader.beginRequest(info, limit: limit) else { return false }
         if let declared = info.contentLength, declared > limit {
-            self.logger.info("rejected request body over the limit", metadata: ["declared": "\(declared)", "limit": "\(limit)"])
+            self.logger.info(
+                "rejected request body over the limit", metadata: ["declared": "\(declared)", "limit": "\(limit)"])
             await self.writeSimple(status: .contentTooLarge)
             return false
         }
@@ -111,7 +113,8 @@ struct HTTPConnection<Responder: HTTPResponder> where Responder.Context: ServerC
     /// Writes `response`; returns `false` when the connection broke or must close.
     private func write(_ response: ServerResponse, for info: RequestHeadInfo, keepAlive: inout Bool) async -> Bool {
         let isHead = info.request.method == .head
-        var (head, chunked) = self.prepareHead(response.head, bodyLength: response.body.contentLength, info: info, keepAlive: &keepAlive)
+        var (head, chunked) = self.prepareHead(
+            response.head, bodyLength: response.body.contentLength, info: info, keepAlive: &keepAlive)
         do {
             if let buffer = response.body.buffer {
                 if isHead || buffer.readableBytes == 0 || !Self.mayHaveBody(response.status) {
@@ -139,8 +142,11 @@ struct HTTPConnection<Responder: HTTPResponder> where Responder.Context: ServerC
                 // Nothing was sent yet: the failure can still become an error response.
                 let errorResponse = Self.errorResponse(for: error, logger: self.logger)
                 keepAlive = false
-                (head, chunked) = self.prepareHead(errorResponse.head, bodyLength: errorResponse.body.contentLength, info: info, keepAlive: &keepAlive)
-                try await self.outbound.write(contentsOf: [.head(head), .body(errorResponse.body.buffer ?? ByteBuffer()), .end(nil)])
+                (head, chunked) = self.prepareHead(
+                    errorResponse.head, bodyLength: errorResponse.body.contentLength, info: info, keepAlive: &keepAlive)
+                try await self.outbound.write(contentsOf: [
+                    .head(head), .body(errorResponse.body.buffer ?? ByteBuffer()), .end(nil),
+                ])
             }
             return true
         } catch {
@@ -211,7 +217,8 @@ struct HTTPConnection<Responder: HTTPResponder> where Responder.Context: ServerC
         if response.status.code >= 500 {
             logger.error("handler failed", metadata: ["status": "\(response.status.code)", "error": "\(error)"])
         } else {
-            logger.debug("handler answered with an error", metadata: ["status": "\(response.status.code)", "error": "\(error)"])
+            logger.debug(
+                "handler answered with an error", metadata: ["status": "\(response.status.code)", "error": "\(error)"])
         }
         return response
     }

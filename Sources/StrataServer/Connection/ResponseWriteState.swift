@@ -1,8 +1,8 @@
 import HTTPTypes
 import Logging
-import NIOHTTPTypesHTTP1
 import NIOCore
 import NIOHTTP1
+import NIOHTTPTypesHTTP1
 import Strata
 
 /// One response's progress on the wire, shared by every copy of its root writer.

@@ -1,6 +1,6 @@
 public import HTTPTypes
-import Synchronization
 public import Strata
+import Synchronization
 
 /// The parameters a route's pattern captured, such as `id` in `/users/:id`.
 public struct RouteParameters: Sendable, RequestValueKey {
@@ -62,13 +62,19 @@ public final class Router<Context: MiddlewareContext>: HTTPResponder, Sendable {
     /// Adds a `GET` route (which also answers `HEAD`).
     public func get(_ pattern: String, handler: @escaping Handler) { self.on(pattern, method: .get, handler: handler) }
     /// Adds a `POST` route.
-    public func post(_ pattern: String, handler: @escaping Handler) { self.on(pattern, method: .post, handler: handler) }
+    public func post(_ pattern: String, handler: @escaping Handler) {
+        self.on(pattern, method: .post, handler: handler)
+    }
     /// Adds a `PUT` route.
     public func put(_ pattern: String, handler: @escaping Handler) { self.on(pattern, method: .put, handler: handler) }
     /// Adds a `PATCH` route.
-    public func patch(_ pattern: String, handler: @escaping Handler) { self.on(pattern, method: .patch, handler: handler) }
+    public func patch(_ pattern: String, handler: @escaping Handler) {
+        self.on(pattern, method: .patch, handler: handler)
+    }
     /// Adds a `DELETE` route.
-    public func delete(_ pattern: String, handler: @escaping Handler) { self.on(pattern, method: .delete, handler: handler) }
+    public func delete(_ pattern: String, handler: @escaping Handler) {
+        self.on(pattern, method: .delete, handler: handler)
+    }
 
     public func respond(to request: ServerRequest, context: Context) async throws -> ServerResponse {
         let path = request.path
@@ -103,7 +109,6 @@ public final class Router<Context: MiddlewareContext>: HTTPResponder, Sendable {
         return try await handler(request, context)
     }
 
-
     private struct Node {
         var literals: [Substring: Node] = [:]
         var parameter: (name: Substring, node: Box)?
@@ -137,7 +142,8 @@ public final class Router<Context: MiddlewareContext>: HTTPResponder, Sendable {
                 return nil
             }
             let rest = segments.dropFirst()
-            if let literal = self.literals[segment], let found = literal.match(segments: rest, parameters: &parameters) {
+            if let literal = self.literals[segment], let found = literal.match(segments: rest, parameters: &parameters)
+            {
                 return found
             }
             if let parameter = self.parameter {
@@ -176,4 +182,6 @@ extension RouteParameters {
     var isEmpty: Bool { self.storage.isEmpty }
 }
 
-private let standardMethods: Set<String> = ["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"]
+private let standardMethods: Set<String> = [
+    "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+]

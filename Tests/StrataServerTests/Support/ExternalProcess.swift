@@ -13,7 +13,9 @@ enum ExternalProcess {
         var description: String
     }
 
-    static func run(_ executable: String, _ arguments: [String], timeout: Duration = .seconds(120)) async throws -> Output {
+    static func run(_ executable: String, _ arguments: [String], timeout: Duration = .seconds(120)) async throws
+        -> Output
+    {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("strata-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }

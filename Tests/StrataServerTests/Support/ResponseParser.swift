@@ -1,3 +1,5 @@
+import Foundation
+
 /// A response read off the wire by a test.
 struct ParsedResponse {
     var version: String
@@ -24,7 +26,8 @@ func parseResponses(_ text: String, headRequests: Int = 0) -> [ParsedResponse] {
         var response = ParsedResponse(version: String(statusParts[0]), status: status, headers: [], body: "")
         for line in lines.dropFirst() {
             guard let colon = line.firstIndex(of: ":") else { continue }
-            response.headers.append((String(line[..<colon]), line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)))
+            response.headers.append(
+                (String(line[..<colon]), line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)))
         }
         rest = rest[headEnd.upperBound...]
         let noBody = (100..<200).contains(status) || status == 204 || status == 304 || headsLeft > 0
@@ -47,7 +50,11 @@ func parseResponses(_ text: String, headRequests: Int = 0) -> [ParsedResponse] {
                         rest = rest[trailerEnd.upperBound...]
                         if line.isEmpty { complete = true; break }
                         if let colon = line.firstIndex(of: ":") {
-                            response.trailers.append((String(line[..<colon]), line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)))
+                            response.trailers.append(
+                                (
+                                    String(line[..<colon]),
+                                    line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+                                ))
                         }
                     }
                     break
@@ -67,5 +74,3 @@ func parseResponses(_ text: String, headRequests: Int = 0) -> [ParsedResponse] {
     }
     return responses
 }
-
-import Foundation

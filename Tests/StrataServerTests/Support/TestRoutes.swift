@@ -62,7 +62,9 @@ final class Gate: Sendable {
 /// The routes the server tests exercise.
 func makeTestRouter(events: ServerSideEvents = ServerSideEvents(), gate: Gate = Gate()) -> Router<BasicContext> {
     let router = Router<BasicContext>()
-    router.get("/") { _, _ in ServerResponse(status: .ok, headerFields: [.contentType: "text/plain"], body: .init(string: "Hello, World!")) }
+    router.get("/") { _, _ in
+        ServerResponse(status: .ok, headerFields: [.contentType: "text/plain"], body: .init(string: "Hello, World!"))
+    }
     router.post("/echo") { request, _ in
         ServerResponse(
             status: .ok,
@@ -77,19 +79,24 @@ func makeTestRouter(events: ServerSideEvents = ServerSideEvents(), gate: Gate = 
     }
     router.post("/ignore") { _, _ in ServerResponse(status: .ok, body: .init(string: "ignored")) }
     router.get("/stream") { _, _ in
-        ServerResponse(status: .ok, body: ResponseBody { writer in
-            for part in ["a", "b", "c"] { try await writer.write(ByteBuffer(string: part)) }
-        })
+        ServerResponse(
+            status: .ok,
+            body: ResponseBody { writer in
+                for part in ["a", "b", "c"] { try await writer.write(ByteBuffer(string: part)) }
+            })
     }
     router.get("/trailers") { _, _ in
-        ServerResponse(status: .ok, body: ResponseBody { writer in
-            try await writer.write(ByteBuffer(string: "data"))
-            try await writer.finish(trailers: [HTTPField.Name("X-Checksum")!: "42"])
-        })
+        ServerResponse(
+            status: .ok,
+            body: ResponseBody { writer in
+                try await writer.write(ByteBuffer(string: "data"))
+                try await writer.finish(trailers: [HTTPField.Name("X-Checksum")!: "42"])
+            })
     }
     router.get("/users/:id/files/**") { _, context in
         let parameters = context.values.routeParameters
-        return ServerResponse(status: .ok, body: .init(string: "\(parameters["id"] ?? "-") \(parameters.catchAll ?? "-")"))
+        return ServerResponse(
+            status: .ok, body: .init(string: "\(parameters["id"] ?? "-") \(parameters.catchAll ?? "-")"))
     }
     router.get("/users/:id") { _, context in
         ServerResponse(status: .ok, body: .init(string: "user \(context.values.routeParameters["id"] ?? "-")"))
@@ -104,20 +111,24 @@ func makeTestRouter(events: ServerSideEvents = ServerSideEvents(), gate: Gate = 
         ServerResponse(status: .ok, body: ResponseBody { _ in throw HTTPError(.conflict, message: "late conflict") })
     }
     router.get("/wrong-length") { _, _ in
-        ServerResponse(status: .ok, body: ResponseBody(contentLength: 10) { writer in
-            try await writer.write(ByteBuffer(string: "12345"))
-        })
+        ServerResponse(
+            status: .ok,
+            body: ResponseBody(contentLength: 10) { writer in
+                try await writer.write(ByteBuffer(string: "12345"))
+            })
     }
     router.get("/infinite") { _, _ in
-        ServerResponse(status: .ok, body: ResponseBody { writer in
-            let chunk = ByteBuffer(repeating: UInt8(ascii: "x"), count: 64 * 1024)
-            do {
-                while true { try await writer.write(chunk) }
-            } catch {
-                events.record("writer failed: \(type(of: error))")
-                throw error
-            }
-        })
+        ServerResponse(
+            status: .ok,
+            body: ResponseBody { writer in
+                let chunk = ByteBuffer(repeating: UInt8(ascii: "x"), count: 64 * 1024)
+                do {
+                    while true { try await writer.write(chunk) }
+                } catch {
+                    events.record("writer failed: \(type(of: error))")
+                    throw error
+                }
+            })
     }
     router.get("/slow") { _, _ in
         events.record("slow started")
@@ -133,7 +144,8 @@ func makeTestRouter(events: ServerSideEvents = ServerSideEvents(), gate: Gate = 
         if request.headerFields[HTTPField.Name("X-Refuse")!] != nil {
             return ServerResponse(status: .ok, body: .init(string: "refused"))
         }
-        var response = ServerResponse(status: .switchingProtocols, headerFields: [.upgrade: "echo", .connection: "upgrade"])
+        var response = ServerResponse(
+            status: .switchingProtocols, headerFields: [.upgrade: "echo", .connection: "upgrade"])
         response.upgrade = ConnectionUpgrade { connection in
             for try await bytes in connection.inbound {
                 try await connection.outbound.write(bytes)

@@ -18,7 +18,8 @@ struct HelloExample {
             exit(2)
         }
         var logger = Logger(label: "hello")
-        logger.logLevel = ProcessInfo.processInfo.environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
+        logger.logLevel =
+            ProcessInfo.processInfo.environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
         let server = HTTPServer(
             responder: buildResponder(),
             configuration: try HTTPServerConfiguration(host: host, port: portNumber, maxRequestBodySize: .max),

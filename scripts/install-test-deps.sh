@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs on a fresh Debian machine: system packages through apt
+# (only those missing), and a Python venv (.venv) with the real HTTP clients the tests drive.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+packages=()
+command -v curl >/dev/null 2>&1 || packages+=(curl)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || packages+=(python3-venv)
+if [ ${#packages[@]} -gt 0 ]; then
+    echo "installing: ${packages[*]}"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${packages[@]}" >/dev/null
+fi
+
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import httpx' >/dev/null 2>&1; then
+    echo "making .venv with httpx"
+    python3 -m venv .venv
+    .venv/bin/pip install --quiet --disable-pip-version-check 'httpx==0.28.1'
+fi

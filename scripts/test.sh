@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The project's test command (README): installs and starts what the tests need, then runs
+# every test of the package. Extra arguments go to `swift test` (e.g. --filter CORS).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/install-test-deps.sh
+bash scripts/validate.sh
+export STRATA_PYTHON="$PWD/.venv/bin/python"
+
+swift build --build-tests
+swift test --skip-build "$@"
