@@ -10,3 +10,6 @@ export STRATA_PYTHON="$PWD/.venv/bin/python"
 
 swift build --build-tests
 swift test --skip-build "$@"
+
+# The light targets must stay light: build each alone and check what got compiled.
+if [ $# -eq 0 ]; then bash scripts/check-independence.sh Strata; fi

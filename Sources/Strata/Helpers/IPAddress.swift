@@ -15,12 +15,12 @@ public struct IPAddress: Sendable, Hashable, CustomStringConvertible {
     /// otherwise. An IPv4-mapped IPv6 address is returned as IPv4.
     public init?(_ text: some StringProtocol) {
         let string = String(text)
-        var v4 = in_addr()
-        var v6 = in6_addr()
-        if inet_pton(AF_INET, string, &v4) == 1 {
-            self.bytes = withUnsafeBytes(of: &v4) { Array($0) }
-        } else if inet_pton(AF_INET6, string, &v6) == 1 {
-            let bytes = withUnsafeBytes(of: &v6) { Array($0) }
+        // Raw byte buffers rather than in_addr/in6_addr, whose importer-made initialisers clash
+        // between Glibc and NIO's C shims under MemberImportVisibility.
+        var bytes = [UInt8](repeating: 0, count: 16)
+        if inet_pton(AF_INET, string, &bytes) == 1 {
+            self.bytes = Array(bytes[0..<4])
+        } else if inet_pton(AF_INET6, string, &bytes) == 1 {
             if bytes[0..<10].allSatisfy({ $0 == 0 }) && bytes[10] == 0xFF && bytes[11] == 0xFF {
                 self.bytes = Array(bytes[12...])
             } else {

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# wrk on loopback against HelloExample (StrataServer) and a Hummingbird 2 server with the same
+# two routes (Benchmarks/Peers/HummingbirdPeer), in alternating runs, both release builds.
+# Prints requests/s and p99 latency per run, then the medians and the ratio ours/theirs.
+#
+#   RUNS=5 DURATION=10s CONNECTIONS=64 scripts/bench-server.sh
+#
+# Both servers and wrk share this machine's cores: the figures are relative, read them as ratios.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS="${RUNS:-5}"
+DURATION="${DURATION:-10s}"
+CONNECTIONS="${CONNECTIONS:-64}"
+THREADS="${THREADS:-1}"
+OURS_PORT=18080
+THEIRS_PORT=18081
+
+command -v wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+
+swift build -c release --product HelloExample >/dev/null
+(cd Benchmarks && swift build -c release --product HummingbirdPeer >/dev/null)
+
+work="$(mktemp -d)"
+cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
+pids=()
+trap cleanup EXIT
+
+.build/release/HelloExample --port "$OURS_PORT" >"$work/ours.log" 2>&1 &
+pids+=($!)
+Benchmarks/.build/release/HummingbirdPeer --port "$THEIRS_PORT" >"$work/theirs.log" 2>&1 &
+pids+=($!)
+for port in "$OURS_PORT" "$THEIRS_PORT"; do
+    for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/" >/dev/null && break; sleep 0.1; done
+done
+
+head -c 65536 /dev/zero | tr '\0' 'a' >"$work/body"
+cat >"$work/post.lua" <<LUA
+local f = io.open("$work/body", "rb")
+wrk.method = "POST"
+wrk.body = f:read("*a")
+f:close()
+wrk.headers["Content-Type"] = "application/octet-stream"
+LUA
+
+# Prints "requests_per_second p99_milliseconds" for one wrk run.
+run_wrk() {
+    local url="$1" script="$2" output
+    if [ -n "$script" ]; then
+        output="$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$script" "$url")"
+    else
+        output="$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$url")"
+    fi
+    local rps p99
+    rps="$(awk '/Requests\/sec/ {print $2}' <<<"$output")"
+    p99="$(awk '$1 == "99%" {v=$2; if (v ~ /us$/) {sub("us","",v); v=v/1000} else if (v ~ /ms$/) {sub("ms","",v)} else if (v ~ /s$/) {sub("s","",v); v=v*1000}; print v}' <<<"$output")"
+    echo "$rps $p99"
+}
+
+median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+
+bench() {
+    local name="$1" path="$2" script="$3"
+    : >"$work/$name.ours"
+    : >"$work/$name.theirs"
+    echo "== $name: $RUNS alternating runs of wrk -t$THREADS -c$CONNECTIONS -d$DURATION"
+    for run in $(seq 1 "$RUNS"); do
+        read -r o_rps o_p99 <<<"$(run_wrk "http://127.0.0.1:$OURS_PORT$path" "$script")"
+        read -r t_rps t_p99 <<<"$(run_wrk "http://127.0.0.1:$THEIRS_PORT$path" "$script")"
+        echo "$o_rps $o_p99" >>"$work/$name.ours"
+        echo "$t_rps $t_p99" >>"$work/$name.theirs"
+        printf '  run %d: strata %10.0f req/s p99 %7.2f ms | hummingbird %10.0f req/s p99 %7.2f ms\n' \
+            "$run" "$o_rps" "$o_p99" "$t_rps" "$t_p99"
+    done
+    local o_med t_med o_p99m t_p99m
+    o_med="$(cut -d' ' -f1 "$work/$name.ours" | median)"
+    t_med="$(cut -d' ' -f1 "$work/$name.theirs" | median)"
+    o_p99m="$(cut -d' ' -f2 "$work/$name.ours" | median)"
+    t_p99m="$(cut -d' ' -f2 "$work/$name.theirs" | median)"
+    printf '  median: strata %.0f req/s p99 %.2f ms | hummingbird %.0f req/s p99 %.2f ms\n' "$o_med" "$o_p99m" "$t_med" "$t_p99m"
+    awk -v o="$o_med" -v t="$t_med" -v op="$o_p99m" -v tp="$t_p99m" \
+        'BEGIN {printf "  ratio strata/hummingbird: throughput %.3f, p99 latency %.3f\n", o/t, op/tp}'
+}
+
+echo "machine: $(nproc) cores, $(uname -r); servers and wrk share them"
+bench "GET /" "/" ""
+bench "POST /echo 64 KiB" "/echo" "$work/post.lua"

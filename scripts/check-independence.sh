@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Builds each light target alone, from an empty build folder, and fails if a heavy dependency
+# was compiled for it: a user adding only that product must not pay for NIOPosix, swift-crypto,
+# AsyncHTTPClient, Hummingbird or Vapor.
+#
+#   scripts/check-independence.sh [Target ...]    (default: Strata)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=(Strata)
+status=0
+for target in "${targets[@]}"; do
+    scratch=".build-independence-$target"
+    rm -rf "$scratch"
+    swift build --scratch-path "$scratch" --target "$target" >"$scratch.log" 2>&1 || {
+        cat "$scratch.log"
+        exit 1
+    }
+    compiled="$(find "$scratch" -name '*.swiftmodule' -path '*/Modules/*' -printf '%f\n' | sed 's/\.swiftmodule$//' | sort -u)"
+    heavy="$(grep -E '^(NIOPosix|Crypto|_CryptoExtras|AsyncHTTPClient|Hummingbird|HummingbirdCore|Vapor)$' <<<"$compiled" || true)"
+    if [ -n "$heavy" ]; then
+        echo "independence: $target compiled heavy modules: $(tr '\n' ' ' <<<"$heavy")"
+        status=1
+    else
+        echo "independence: $target compiles only: $(tr '\n' ' ' <<<"$compiled")"
+    fi
+    rm -rf "$scratch" "$scratch.log"
+done
+exit $status
