@@ -31,7 +31,10 @@ let package = Package(
         // The peer `scripts/bench-server.sh` runs side by side with HelloExample.
         .executableTarget(
             name: "HummingbirdPeer",
-            dependencies: [.product(name: "Hummingbird", package: "hummingbird")],
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
             path: "Peers/HummingbirdPeer"
         ),
     ]

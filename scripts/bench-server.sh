@@ -17,8 +17,8 @@ THEIRS_PORT=18081
 
 command -v wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 
-swift build -c release --product HelloExample >/dev/null
-(cd Benchmarks && swift build -c release --product HummingbirdPeer >/dev/null)
+swift build -c release --product HelloExample >/dev/null 2>&1
+(cd Benchmarks && swift build -c release --product HummingbirdPeer >/dev/null 2>&1)
 
 work="$(mktemp -d)"
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
@@ -60,22 +60,24 @@ median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else prin
 
 bench() {
     local name="$1" path="$2" script="$3"
-    : >"$work/$name.ours"
-    : >"$work/$name.theirs"
+    local key
+    key="$(tr -c 'a-zA-Z0-9' '_' <<<"$name")"
+    : >"$work/$key.ours"
+    : >"$work/$key.theirs"
     echo "== $name: $RUNS alternating runs of wrk -t$THREADS -c$CONNECTIONS -d$DURATION"
     for run in $(seq 1 "$RUNS"); do
         read -r o_rps o_p99 <<<"$(run_wrk "http://127.0.0.1:$OURS_PORT$path" "$script")"
         read -r t_rps t_p99 <<<"$(run_wrk "http://127.0.0.1:$THEIRS_PORT$path" "$script")"
-        echo "$o_rps $o_p99" >>"$work/$name.ours"
-        echo "$t_rps $t_p99" >>"$work/$name.theirs"
+        echo "$o_rps $o_p99" >>"$work/$key.ours"
+        echo "$t_rps $t_p99" >>"$work/$key.theirs"
         printf '  run %d: strata %10.0f req/s p99 %7.2f ms | hummingbird %10.0f req/s p99 %7.2f ms\n' \
             "$run" "$o_rps" "$o_p99" "$t_rps" "$t_p99"
     done
     local o_med t_med o_p99m t_p99m
-    o_med="$(cut -d' ' -f1 "$work/$name.ours" | median)"
-    t_med="$(cut -d' ' -f1 "$work/$name.theirs" | median)"
-    o_p99m="$(cut -d' ' -f2 "$work/$name.ours" | median)"
-    t_p99m="$(cut -d' ' -f2 "$work/$name.theirs" | median)"
+    o_med="$(cut -d' ' -f1 "$work/$key.ours" | median)"
+    t_med="$(cut -d' ' -f1 "$work/$key.theirs" | median)"
+    o_p99m="$(cut -d' ' -f2 "$work/$key.ours" | median)"
+    t_p99m="$(cut -d' ' -f2 "$work/$key.theirs" | median)"
     printf '  median: strata %.0f req/s p99 %.2f ms | hummingbird %.0f req/s p99 %.2f ms\n' "$o_med" "$o_p99m" "$t_med" "$t_p99m"
     awk -v o="$o_med" -v t="$t_med" -v op="$o_p99m" -v tp="$t_p99m" \
         'BEGIN {printf "  ratio strata/hummingbird: throughput %.3f, p99 latency %.3f\n", o/t, op/tp}'
