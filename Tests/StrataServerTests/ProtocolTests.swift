@@ -151,6 +151,52 @@ import Testing
         #expect(try await client.execute(.put, "/users/42").status == .methodNotAllowed)
     }
 
+    @Test func methodsTheServerDoesNotRouteGetDefinedAnswers() async throws {
+        try await withLiveServer(responder: makeTestRouter()) { port in
+            let connect = try await RawHTTPClient.exchange("CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n", port: port)
+            #expect(parseResponses(connect).first?.status == 405)
+            #expect(parseResponses(connect).first?.header("connection") == "close")
+            let trace = try await RawHTTPClient.exchange("TRACE /users/1 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", port: port)
+            #expect(parseResponses(trace).first?.status == 405)
+            let asterisk = try await RawHTTPClient.exchange("OPTIONS * HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", port: port)
+            #expect(parseResponses(asterisk).first?.status == 204)
+        }
+    }
+
+    @Test func aBodyReadFromTwoTasksAtOnceFailsInsteadOfRacing() async throws {
+        let events = ServerSideEvents()
+        let router = Router<BasicContext>()
+        router.post("/twice") { request, _ in
+            // Whichever reader comes second fails at once; the other waits for the body, which
+            // the client sends only after hearing of the failure.
+            let outcomes = await withTaskGroup(of: String.self) { group in
+                for _ in 0..<2 {
+                    group.addTask {
+                        do {
+                            return "read \(try await request.body.collect(upTo: .max).readableBytes)"
+                        } catch is ConcurrentBodyReadError {
+                            events.record("concurrent read refused")
+                            return "refused"
+                        } catch {
+                            return "other error"
+                        }
+                    }
+                }
+                return await group.reduce(into: [String]()) { $0.append($1) }.sorted()
+            }
+            return ServerResponse(status: .ok, body: .init(string: outcomes.joined(separator: ",")))
+        }
+        try await withLiveServer(responder: router) { port in
+            try await RawHTTPClient.withConnection(port: port) { client in
+                try await client.send("POST /twice HTTP/1.1\r\nHost: a\r\nConnection: close\r\nContent-Length: 5\r\n\r\n")
+                #expect(await events.next() == "concurrent read refused")
+                try await client.send("hello")
+                let text = try await client.readUntilClose()
+                #expect(parseResponses(text).first?.body == "read 5,refused")
+            }
+        }
+    }
+
     @Test func datesAreIMFFixdate() async throws {
         try await withLiveServer(responder: makeTestRouter()) { port in
             let text = try await RawHTTPClient.exchange(
