@@ -111,7 +111,10 @@ public final class Router<Context: MiddlewareContext>: HTTPResponder, Sendable {
 
     private struct Node {
         var literals: [Substring: Node] = [:]
-        var parameter: (name: Substring, node: Box)?
+        /// The `:name` (or `*`) child, if any: an array of at most one, since a struct cannot
+        /// hold itself directly.
+        var parameterName: Substring?
+        var parameterChild: [Node] = []
         var catchAll: [HTTPRequest.Method: Handler] = [:]
         var handlers: [HTTPRequest.Method: Handler] = [:]
 
@@ -124,9 +127,11 @@ public final class Router<Context: MiddlewareContext>: HTTPResponder, Sendable {
             if segment == "**" {
                 self.catchAll[method] = handler
             } else if segment.hasPrefix(":") || segment == "*" {
-                let name = segment == "*" ? segment : segment.dropFirst()
-                if self.parameter == nil { self.parameter = (name, Box(Node())) }
-                self.parameter?.node.node.insert(segments: rest, method: method, handler: handler)
+                if self.parameterChild.isEmpty {
+                    self.parameterName = segment == "*" ? segment : segment.dropFirst()
+                    self.parameterChild = [Node()]
+                }
+                self.parameterChild[0].insert(segments: rest, method: method, handler: handler)
             } else {
                 self.literals[segment, default: Node()].insert(segments: rest, method: method, handler: handler)
             }
@@ -146,10 +151,10 @@ public final class Router<Context: MiddlewareContext>: HTTPResponder, Sendable {
             {
                 return found
             }
-            if let parameter = self.parameter {
+            if let name = self.parameterName, let child = self.parameterChild.first {
                 var attempt = parameters
-                attempt.append(parameter.name, segment)
-                if let found = parameter.node.node.match(segments: rest, parameters: &attempt) {
+                attempt.append(name, segment)
+                if let found = child.match(segments: rest, parameters: &attempt) {
                     parameters = attempt
                     return found
                 }
@@ -168,13 +173,6 @@ public final class Router<Context: MiddlewareContext>: HTTPResponder, Sendable {
         init(handlers: [HTTPRequest.Method: Handler] = [:]) {
             self.handlers = handlers
         }
-    }
-
-    /// Gives a node a stable home so a parameter child can hold a whole subtree.
-    private final class Box: @unchecked Sendable {
-        // Only reached while `Router.root`'s mutex is held, which serialises every access.
-        var node: Node
-        init(_ node: Node) { self.node = node }
     }
 }
 
