@@ -15,7 +15,9 @@ let package = Package(
         .library(name: "Strata", targets: ["Strata"]),
         .library(name: "StrataServer", targets: ["StrataServer"]),
         .library(name: "StrataTesting", targets: ["StrataTesting"]),
+        .library(name: "StrataCORS", targets: ["StrataCORS"]),
         .executable(name: "HelloExample", targets: ["HelloExample"]),
+        .executable(name: "CORSExample", targets: ["CORSExample"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -59,6 +61,31 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // CORS needs nothing but the shared protocol.
+        .target(
+            name: "StrataCORS",
+            dependencies: [
+                "Strata",
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "CORSExample",
+            dependencies: [
+                "Strata",
+                "StrataServer",
+                "StrataCORS",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Examples/CORS/Sources/CORSExample",
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "HelloExample",
             dependencies: [
@@ -95,6 +122,20 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "StrataCORSTests",
+            dependencies: [
+                "Strata",
+                "StrataCORS",
+                "StrataServer",
+                "StrataTesting",
+                "CORSExample",
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),

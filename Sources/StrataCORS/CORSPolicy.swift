@@ -1,0 +1,175 @@
+public import Strata
+
+/// A validated, normalised CORS configuration: what the middleware runs on, and what
+/// ``CORSMiddleware/policy`` reads back.
+public struct CORSPolicy: Sendable {
+    /// The origin patterns, parsed and normalised.
+    public let origins: OriginMatcher
+    /// The origin predicate, if any.
+    public let originPredicate: (@Sendable (String) -> Bool)?
+    public let allowsCredentials: Bool
+    /// Whether `*` is the origin policy (without credentials: `Access-Control-Allow-Origin: *`).
+    public let allowsAnyOrigin: Bool
+    /// Allowed methods beyond the safelisted ones, normalised.
+    public let allowedMethods: Set<String>
+    public let allowsAnyMethod: Bool
+    /// Allowed request header names, lowercased.
+    public let allowedRequestHeaders: Set<String>
+    public let allowsAnyRequestHeader: Bool
+    /// The `Access-Control-Expose-Headers` value, or `nil` when nothing beyond the safelist is exposed.
+    public let exposedHeaders: String?
+    /// The `Access-Control-Max-Age` value, if any.
+    public let maxAge: String?
+    public let preflightSuccessStatus: Int
+    public let passesPreflightToNext: Bool
+    public let allowsPrivateNetworkAccess: Bool
+    public let debug: Bool
+
+    /// Validates and normalises `configuration`.
+    ///
+    /// - Throws: ``CORSConfigurationError`` listing every problem with its fix.
+    public init(_ configuration: CORSConfiguration) throws(CORSConfigurationError) {
+        var problems: [CORSConfigurationError.Problem] = []
+        func problem(_ code: CORSConfigurationError.Problem.Code, _ message: String) {
+            problems.append(.init(code: code, message: message))
+        }
+        let credentials = configuration.allowsCredentials
+
+        var patterns: [OriginPattern] = []
+        for text in configuration.allowedOrigins {
+            do {
+                patterns.append(try OriginPattern(text))
+            } catch {
+                if text == "null" && configuration.dangerouslyAllowNullOrigin { continue }
+                problem(.malformedOrigin, "origin \(error); write origins as scheme://host[:port], e.g. https://example.com")
+            }
+        }
+        if patterns.isEmpty && configuration.originPredicate == nil && !configuration.dangerouslyAllowNullOrigin {
+            problem(.noOrigins, "no origin is allowed: list at least one in allowedOrigins or set originPredicate")
+        }
+        let anyOrigin = patterns.contains { $0.kind == .any }
+        if anyOrigin && credentials {
+            problem(.wildcardWithCredentials, "the * origin cannot be used with credentials: list the origins you trust")
+        }
+        if anyOrigin && configuration.allowsPrivateNetworkAccess {
+            problem(.privateNetworkWithWildcard, "private network access cannot be allowed to every origin (*): list the origins you trust")
+        }
+        if (credentials || configuration.allowsPrivateNetworkAccess) && !configuration.dangerouslyAllowInsecureOrigins {
+            for pattern in patterns where pattern.scheme == "http" && !Self.isLoopback(pattern) {
+                problem(.insecureOrigin, "\(pattern.text) is not https: with credentials or private network access an attacker on the network could act as it; use https, or set dangerouslyAllowInsecureOrigins")
+            }
+        }
+        if credentials && !configuration.dangerouslyAllowPublicSuffixWildcards {
+            for pattern in patterns {
+                if case .subdomains(_, let baseHost, _) = pattern.kind, PublicSuffixes.isPublicSuffix(baseHost) {
+                    problem(.publicSuffixWildcard, "\(pattern.text) trusts every site under the public suffix \(baseHost); name your own domain, or set dangerouslyAllowPublicSuffixWildcards")
+                }
+            }
+        }
+
+        var methods = Set<String>()
+        var anyMethod = false
+        for method in configuration.allowedMethods {
+            if method == "*" {
+                anyMethod = true
+                if credentials { problem(.wildcardWithCredentials, "the * method cannot be used with credentials: list the methods") }
+                continue
+            }
+            guard !method.isEmpty, method.utf8.allSatisfy(FetchRules.isTokenByte) else {
+                problem(.invalidMethod, "method \(method.debugDescription) is not a valid token")
+                continue
+            }
+            let normalised = FetchRules.normaliseMethod(method)
+            if FetchRules.forbiddenMethods.contains(normalised.uppercased()) {
+                problem(.forbiddenMethod, "method \(method) is forbidden by Fetch: browsers never send it, remove it")
+                continue
+            }
+            if normalised != method.uppercased(), FetchRules.caseSensitiveStandardMethods.contains(method.uppercased()) {
+                problem(.invalidMethod, "method \(method) is case-sensitive and browsers send \(method.uppercased()); write it that way")
+                continue
+            }
+            if !FetchRules.safelistedMethods.contains(normalised) { methods.insert(normalised) }
+        }
+
+        var headers = Set<String>()
+        var anyHeader = false
+        for name in configuration.allowedRequestHeaders {
+            if name == "*" {
+                anyHeader = true
+                if credentials { problem(.wildcardWithCredentials, "the * request header cannot be used with credentials: list the headers") }
+                continue
+            }
+            guard !name.isEmpty, name.utf8.allSatisfy(FetchRules.isTokenByte) else {
+                problem(.invalidHeaderName, "request header \(name.debugDescription) is not a valid field name")
+                continue
+            }
+            let lowered = name.lowercased()
+            if FetchRules.isForbiddenRequestHeader(lowered) {
+                problem(.forbiddenHeaderName, "request header \(name) is forbidden by Fetch: browsers never let scripts set it, remove it")
+                continue
+            }
+            headers.insert(lowered)
+        }
+
+        var exposed: [String] = []
+        var exposeAll = false
+        for name in configuration.exposedHeaders {
+            if name == "*" {
+                exposeAll = true
+                if credentials { problem(.wildcardWithCredentials, "the * exposed header cannot be used with credentials: list the headers") }
+                continue
+            }
+            guard !name.isEmpty, name.utf8.allSatisfy(FetchRules.isTokenByte) else {
+                problem(.invalidHeaderName, "exposed header \(name.debugDescription) is not a valid field name")
+                continue
+            }
+            let lowered = name.lowercased()
+            if lowered == "set-cookie" || lowered == "set-cookie2" {
+                problem(.forbiddenHeaderName, "\(name) can never be read by scripts; remove it")
+                continue
+            }
+            if FetchRules.safelistedResponseHeaders.contains(lowered) || exposed.contains(lowered) { continue }
+            exposed.append(lowered)
+        }
+
+        if let maxAge = configuration.maxAge, !(0...86_400).contains(maxAge) {
+            problem(.maxAgeOutOfRange, "maxAge \(maxAge) must be in 0...86400 seconds (browsers cap it lower: Chromium at 7200)")
+        }
+        if !(200...299).contains(configuration.preflightSuccessStatus) {
+            problem(.invalidPreflightStatus, "preflightSuccessStatus \(configuration.preflightSuccessStatus) must be a 2xx status")
+        }
+        guard problems.isEmpty else { throw CORSConfigurationError(problems: problems) }
+
+        self.origins = OriginMatcher(patterns, allowsNull: configuration.dangerouslyAllowNullOrigin)
+        self.originPredicate = configuration.originPredicate
+        self.allowsCredentials = credentials
+        self.allowsAnyOrigin = anyOrigin
+        self.allowedMethods = methods
+        self.allowsAnyMethod = anyMethod
+        self.allowedRequestHeaders = headers
+        self.allowsAnyRequestHeader = anyHeader
+        self.exposedHeaders = exposeAll ? "*" : (exposed.isEmpty ? nil : exposed.joined(separator: ", "))
+        self.maxAge = configuration.maxAge.map(String.init)
+        self.preflightSuccessStatus = configuration.preflightSuccessStatus
+        self.passesPreflightToNext = configuration.passesPreflightToNext
+        self.allowsPrivateNetworkAccess = configuration.allowsPrivateNetworkAccess
+        self.debug = configuration.debug
+    }
+
+    /// Whether the `Origin` value is allowed.
+    public func allowsOrigin(_ value: String) -> Bool {
+        if self.origins.allows(value) { return true }
+        return self.originPredicate?(value) ?? false
+    }
+
+    private static func isLoopback(_ pattern: OriginPattern) -> Bool {
+        let host: String
+        switch pattern.kind {
+        case .exact(let origin): host = origin.host
+        case .anyPort(_, let patternHost): host = patternHost
+        case .subdomains(_, let baseHost, _): host = baseHost
+        case .any: return false
+        }
+        return host == "localhost" || host.hasSuffix(".localhost") || host == "[::1]" || host.hasPrefix("127.")
+    }
+}
