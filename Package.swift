@@ -100,6 +100,12 @@ let package = Package(
             path: "Examples/Hello/Sources/HelloExample",
             swiftSettings: swiftSettings
         ),
+        // Helpers shared by the test targets: real-client runners and a response parser.
+        .target(
+            name: "StrataTestSupport",
+            path: "Tests/Support",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "StrataTests",
             dependencies: [
@@ -117,6 +123,7 @@ let package = Package(
                 "Strata",
                 "StrataServer",
                 "StrataTesting",
+                "StrataTestSupport",
                 "HelloExample",
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -132,6 +139,7 @@ let package = Package(
                 "StrataCORS",
                 "StrataServer",
                 "StrataTesting",
+                "StrataTestSupport",
                 "CORSExample",
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -49,8 +49,11 @@ public struct CORSMiddleware<Context: MiddlewareContext>: HTTPMiddleware {
     ) async throws -> ServerResponse {
         let policy = self.state.current
         let origin = request.headerFields[.origin]
-        if request.method == .options, let origin, let requestedMethod = request.headerFields[.accessControlRequestMethod] {
-            return try await self.preflight(request, origin: origin, requestedMethod: requestedMethod, policy: policy, context: context, next: next)
+        if request.method == .options, let origin,
+            let requestedMethod = request.headerFields[.accessControlRequestMethod]
+        {
+            return try await self.preflight(
+                request, origin: origin, requestedMethod: requestedMethod, policy: policy, context: context, next: next)
         }
         var response: ServerResponse
         do {
@@ -91,10 +94,13 @@ public struct CORSMiddleware<Context: MiddlewareContext>: HTTPMiddleware {
         if policy.allowsPrivateNetworkAccess {
             fields.appendListElement("Access-Control-Request-Private-Network", to: .vary)
         }
-        switch Self.evaluatePreflight(request.headerFields, origin: origin, requestedMethod: requestedMethod, policy: policy) {
+        switch Self.evaluatePreflight(
+            request.headerFields, origin: origin, requestedMethod: requestedMethod, policy: policy)
+        {
         case .failure(let reason):
             if policy.debug {
-                context.logger.notice("CORS preflight failed", metadata: ["origin": "\(origin)", "reason": "\(reason)"])
+                context.logger.notice(
+                    "CORS preflight failed", metadata: ["origin": "\(origin)", "reason": "\(reason)"])
             } else {
                 context.logger.debug("CORS preflight failed", metadata: ["origin": "\(origin)", "reason": "\(reason)"])
             }
@@ -117,7 +123,8 @@ public struct CORSMiddleware<Context: MiddlewareContext>: HTTPMiddleware {
                 Self.mergeVary(from: fields, into: &response.headerFields)
                 return response
             }
-            return ServerResponse(status: HTTPResponse.Status(code: policy.preflightSuccessStatus), headerFields: fields)
+            return ServerResponse(
+                status: HTTPResponse.Status(code: policy.preflightSuccessStatus), headerFields: fields)
         }
     }
 
@@ -145,7 +152,9 @@ public struct CORSMiddleware<Context: MiddlewareContext>: HTTPMiddleware {
             return .failure(.init("Access-Control-Request-Method is not a method"))
         }
         let method = FetchRules.normaliseMethod(requestedMethod)
-        guard FetchRules.safelistedMethods.contains(method) || policy.allowsAnyMethod || policy.allowedMethods.contains(method)
+        guard
+            FetchRules.safelistedMethods.contains(method) || policy.allowsAnyMethod
+                || policy.allowedMethods.contains(method)
         else {
             return .failure(.init("method \(requestedMethod) is not allowed"))
         }

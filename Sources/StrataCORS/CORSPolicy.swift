@@ -41,7 +41,9 @@ public struct CORSPolicy: Sendable {
                 patterns.append(try OriginPattern(text))
             } catch {
                 if text == "null" && configuration.dangerouslyAllowNullOrigin { continue }
-                problem(.malformedOrigin, "origin \(error); write origins as scheme://host[:port], e.g. https://example.com")
+                problem(
+                    .malformedOrigin, "origin \(error); write origins as scheme://host[:port], e.g. https://example.com"
+                )
             }
         }
         if patterns.isEmpty && configuration.originPredicate == nil && !configuration.dangerouslyAllowNullOrigin {
@@ -49,20 +51,29 @@ public struct CORSPolicy: Sendable {
         }
         let anyOrigin = patterns.contains { $0.kind == .any }
         if anyOrigin && credentials {
-            problem(.wildcardWithCredentials, "the * origin cannot be used with credentials: list the origins you trust")
+            problem(
+                .wildcardWithCredentials, "the * origin cannot be used with credentials: list the origins you trust")
         }
         if anyOrigin && configuration.allowsPrivateNetworkAccess {
-            problem(.privateNetworkWithWildcard, "private network access cannot be allowed to every origin (*): list the origins you trust")
+            problem(
+                .privateNetworkWithWildcard,
+                "private network access cannot be allowed to every origin (*): list the origins you trust")
         }
         if (credentials || configuration.allowsPrivateNetworkAccess) && !configuration.dangerouslyAllowInsecureOrigins {
             for pattern in patterns where pattern.scheme == "http" && !Self.isLoopback(pattern) {
-                problem(.insecureOrigin, "\(pattern.text) is not https: with credentials or private network access an attacker on the network could act as it; use https, or set dangerouslyAllowInsecureOrigins")
+                problem(
+                    .insecureOrigin,
+                    "\(pattern.text) is not https: with credentials or private network access an attacker on the network could act as it; use https, or set dangerouslyAllowInsecureOrigins"
+                )
             }
         }
         if credentials && !configuration.dangerouslyAllowPublicSuffixWildcards {
             for pattern in patterns {
                 if case .subdomains(_, let baseHost, _) = pattern.kind, PublicSuffixes.isPublicSuffix(baseHost) {
-                    problem(.publicSuffixWildcard, "\(pattern.text) trusts every site under the public suffix \(baseHost); name your own domain, or set dangerouslyAllowPublicSuffixWildcards")
+                    problem(
+                        .publicSuffixWildcard,
+                        "\(pattern.text) trusts every site under the public suffix \(baseHost); name your own domain, or set dangerouslyAllowPublicSuffixWildcards"
+                    )
                 }
             }
         }
@@ -72,7 +83,9 @@ public struct CORSPolicy: Sendable {
         for method in configuration.allowedMethods {
             if method == "*" {
                 anyMethod = true
-                if credentials { problem(.wildcardWithCredentials, "the * method cannot be used with credentials: list the methods") }
+                if credentials {
+                    problem(.wildcardWithCredentials, "the * method cannot be used with credentials: list the methods")
+                }
                 continue
             }
             guard !method.isEmpty, method.utf8.allSatisfy(FetchRules.isTokenByte) else {
@@ -84,8 +97,11 @@ public struct CORSPolicy: Sendable {
                 problem(.forbiddenMethod, "method \(method) is forbidden by Fetch: browsers never send it, remove it")
                 continue
             }
-            if normalised != method.uppercased(), FetchRules.caseSensitiveStandardMethods.contains(method.uppercased()) {
-                problem(.invalidMethod, "method \(method) is case-sensitive and browsers send \(method.uppercased()); write it that way")
+            if normalised != method.uppercased(), FetchRules.caseSensitiveStandardMethods.contains(method.uppercased())
+            {
+                problem(
+                    .invalidMethod,
+                    "method \(method) is case-sensitive and browsers send \(method.uppercased()); write it that way")
                 continue
             }
             if !FetchRules.safelistedMethods.contains(normalised) { methods.insert(normalised) }
@@ -96,7 +112,11 @@ public struct CORSPolicy: Sendable {
         for name in configuration.allowedRequestHeaders {
             if name == "*" {
                 anyHeader = true
-                if credentials { problem(.wildcardWithCredentials, "the * request header cannot be used with credentials: list the headers") }
+                if credentials {
+                    problem(
+                        .wildcardWithCredentials,
+                        "the * request header cannot be used with credentials: list the headers")
+                }
                 continue
             }
             guard !name.isEmpty, name.utf8.allSatisfy(FetchRules.isTokenByte) else {
@@ -105,7 +125,9 @@ public struct CORSPolicy: Sendable {
             }
             let lowered = name.lowercased()
             if FetchRules.isForbiddenRequestHeader(lowered) {
-                problem(.forbiddenHeaderName, "request header \(name) is forbidden by Fetch: browsers never let scripts set it, remove it")
+                problem(
+                    .forbiddenHeaderName,
+                    "request header \(name) is forbidden by Fetch: browsers never let scripts set it, remove it")
                 continue
             }
             headers.insert(lowered)
@@ -116,7 +138,11 @@ public struct CORSPolicy: Sendable {
         for name in configuration.exposedHeaders {
             if name == "*" {
                 exposeAll = true
-                if credentials { problem(.wildcardWithCredentials, "the * exposed header cannot be used with credentials: list the headers") }
+                if credentials {
+                    problem(
+                        .wildcardWithCredentials,
+                        "the * exposed header cannot be used with credentials: list the headers")
+                }
                 continue
             }
             guard !name.isEmpty, name.utf8.allSatisfy(FetchRules.isTokenByte) else {
@@ -133,10 +159,14 @@ public struct CORSPolicy: Sendable {
         }
 
         if let maxAge = configuration.maxAge, !(0...86_400).contains(maxAge) {
-            problem(.maxAgeOutOfRange, "maxAge \(maxAge) must be in 0...86400 seconds (browsers cap it lower: Chromium at 7200)")
+            problem(
+                .maxAgeOutOfRange,
+                "maxAge \(maxAge) must be in 0...86400 seconds (browsers cap it lower: Chromium at 7200)")
         }
         if !(200...299).contains(configuration.preflightSuccessStatus) {
-            problem(.invalidPreflightStatus, "preflightSuccessStatus \(configuration.preflightSuccessStatus) must be a 2xx status")
+            problem(
+                .invalidPreflightStatus,
+                "preflightSuccessStatus \(configuration.preflightSuccessStatus) must be a 2xx status")
         }
         guard problems.isEmpty else { throw CORSConfigurationError(problems: problems) }
 

@@ -38,26 +38,42 @@ import Testing
     }
 
     @Test func theLoudOptOutsAllowWhatTheyName() {
-        #expect(self.problems {
-            $0.allowedOrigins = ["http://intranet.example", "https://*.github.io"]
-            $0.allowsCredentials = true
-            $0.dangerouslyAllowInsecureOrigins = true
-            $0.dangerouslyAllowPublicSuffixWildcards = true
-        }.isEmpty)
-        #expect(self.problems { $0.allowedOrigins = ["http://localhost:*", "http://127.0.0.1:8080"]; $0.allowsCredentials = true }.isEmpty)
-        #expect(self.problems { $0.allowedOrigins = ["https://*.co.uk"]; $0.allowsCredentials = true } == [.publicSuffixWildcard])
+        #expect(
+            self.problems {
+                $0.allowedOrigins = ["http://intranet.example", "https://*.github.io"]
+                $0.allowsCredentials = true
+                $0.dangerouslyAllowInsecureOrigins = true
+                $0.dangerouslyAllowPublicSuffixWildcards = true
+            }.isEmpty)
+        #expect(
+            self.problems {
+                $0.allowedOrigins = ["http://localhost:*", "http://127.0.0.1:8080"]; $0.allowsCredentials = true
+            }.isEmpty)
+        #expect(
+            self.problems {
+                $0.allowedOrigins = ["https://*.co.uk"]; $0.allowsCredentials = true
+            } == [.publicSuffixWildcard])
         #expect(self.problems { $0.allowedOrigins = ["https://*.co.uk"] }.isEmpty)
     }
 
     @Test func noOriginAtAllIsAProblem() {
         #expect(self.problems { $0.allowedOrigins = [] } == [.noOrigins])
-        #expect(self.problems { $0.allowedOrigins = []; $0.originPredicate = { _ in true } }.isEmpty)
+        #expect(
+            self.problems {
+                $0.allowedOrigins = []; $0.originPredicate = { _ in true }
+            }.isEmpty)
         #expect(self.problems { $0.allowedOrigins = ["null"] } == [.malformedOrigin, .noOrigins])
     }
 
     @Test func privateNetworkAccessNeedsNamedSecureOrigins() {
-        #expect(self.problems { $0.allowedOrigins = ["*"]; $0.allowsPrivateNetworkAccess = true } == [.privateNetworkWithWildcard])
-        #expect(self.problems { $0.allowedOrigins = ["http://a.example"]; $0.allowsPrivateNetworkAccess = true } == [.insecureOrigin])
+        #expect(
+            self.problems {
+                $0.allowedOrigins = ["*"]; $0.allowsPrivateNetworkAccess = true
+            } == [.privateNetworkWithWildcard])
+        #expect(
+            self.problems {
+                $0.allowedOrigins = ["http://a.example"]; $0.allowsPrivateNetworkAccess = true
+            } == [.insecureOrigin])
     }
 
     @Test func theNormalisedConfigurationCanBeReadBack() throws {

@@ -16,7 +16,8 @@ import Testing
     }
 
     @Test(arguments: [
-        "null", "example.com", "https://", "https://example.com/", "https://example.com/path", "https://user@example.com",
+        "null", "example.com", "https://", "https://example.com/", "https://example.com/path",
+        "https://user@example.com",
         "https://example.com:99999", "https://example.com:", "https://exa mple.com", "1http://example.com",
         "https://example.com?x", "https://[zz]", "https://[127.0.0.1]",
     ])
@@ -43,7 +44,10 @@ import Testing
         #expect(!pattern.matches(try #require(Origin("http://localhost.evil.com:3000"))))
     }
 
-    @Test(arguments: ["null", "https://*example.com", "https://ex*ample.com", "https://*.*.example.com", "https://*.example.com:*", "example.com", "https://*.127.0.0.1", "https://example.com/"])
+    @Test(arguments: [
+        "null", "https://*example.com", "https://ex*ample.com", "https://*.*.example.com", "https://*.example.com:*",
+        "example.com", "https://*.127.0.0.1", "https://example.com/",
+    ])
     func badPatternsAreRefused(_ text: String) {
         #expect(throws: OriginPatternError.self) { try OriginPattern(text) }
     }

@@ -3,6 +3,7 @@ import HTTPTypes
 import NIOCore
 import Strata
 import StrataServer
+import StrataTestSupport
 import StrataTesting
 import Testing
 

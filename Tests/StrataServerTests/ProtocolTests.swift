@@ -3,6 +3,7 @@ import HTTPTypes
 import NIOCore
 import Strata
 import StrataServer
+import StrataTestSupport
 import StrataTesting
 import Testing
 
@@ -153,12 +154,15 @@ import Testing
 
     @Test func methodsTheServerDoesNotRouteGetDefinedAnswers() async throws {
         try await withLiveServer(responder: makeTestRouter()) { port in
-            let connect = try await RawHTTPClient.exchange("CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n", port: port)
+            let connect = try await RawHTTPClient.exchange(
+                "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n", port: port)
             #expect(parseResponses(connect).first?.status == 405)
             #expect(parseResponses(connect).first?.header("connection") == "close")
-            let trace = try await RawHTTPClient.exchange("TRACE /users/1 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", port: port)
+            let trace = try await RawHTTPClient.exchange(
+                "TRACE /users/1 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", port: port)
             #expect(parseResponses(trace).first?.status == 405)
-            let asterisk = try await RawHTTPClient.exchange("OPTIONS * HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", port: port)
+            let asterisk = try await RawHTTPClient.exchange(
+                "OPTIONS * HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", port: port)
             #expect(parseResponses(asterisk).first?.status == 204)
         }
     }
@@ -188,7 +192,8 @@ import Testing
         }
         try await withLiveServer(responder: router) { port in
             try await RawHTTPClient.withConnection(port: port) { client in
-                try await client.send("POST /twice HTTP/1.1\r\nHost: a\r\nConnection: close\r\nContent-Length: 5\r\n\r\n")
+                try await client.send(
+                    "POST /twice HTTP/1.1\r\nHost: a\r\nConnection: close\r\nContent-Length: 5\r\n\r\n")
                 #expect(await events.next() == "concurrent read refused")
                 try await client.send("hello")
                 let text = try await client.readUntilClose()

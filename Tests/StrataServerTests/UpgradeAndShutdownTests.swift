@@ -4,6 +4,7 @@ import NIOCore
 import ServiceLifecycle
 import Strata
 import StrataServer
+import StrataTestSupport
 import StrataTesting
 import Synchronization
 import Testing

@@ -19,7 +19,8 @@ public struct Origin: Sendable, Hashable, CustomStringConvertible {
         let text = String(text)
         guard let separator = text.firstRange(of: "://") else { return nil }
         let scheme = text[..<separator.lowerBound].lowercased()
-        guard let first = scheme.utf8.first, Self.isLowercaseLetter(first), scheme.utf8.allSatisfy(Self.isSchemeByte) else {
+        guard let first = scheme.utf8.first, Self.isLowercaseLetter(first), scheme.utf8.allSatisfy(Self.isSchemeByte)
+        else {
             return nil
         }
         let authority = text[separator.upperBound...]
@@ -130,14 +131,19 @@ public struct OriginPattern: Sendable, Hashable, CustomStringConvertible {
             return
         }
         if text == "null" {
-            throw OriginPatternError(text: text, reason: "the null origin cannot be a pattern; it is sent by sandboxed and file: documents, which any site can create")
+            throw OriginPatternError(
+                text: text,
+                reason:
+                    "the null origin cannot be a pattern; it is sent by sandboxed and file: documents, which any site can create"
+            )
         }
         if text.hasSuffix(":*") {
             guard let origin = Origin(text.dropLast(2)), origin.port == nil, !text.dropLast(2).hasSuffix(":") else {
                 throw OriginPatternError(text: text, reason: "expected scheme://host:* (any port)")
             }
             if origin.host.contains("*") {
-                throw OriginPatternError(text: text, reason: "a pattern cannot combine a subdomain wildcard with any port")
+                throw OriginPatternError(
+                    text: text, reason: "a pattern cannot combine a subdomain wildcard with any port")
             }
             self.kind = .anyPort(scheme: origin.scheme, host: origin.host)
             return
@@ -154,10 +160,13 @@ public struct OriginPattern: Sendable, Hashable, CustomStringConvertible {
             return
         }
         if text.contains("*") {
-            throw OriginPatternError(text: text, reason: "a wildcard may only be a leading *. label, a :* port, or the whole pattern")
+            throw OriginPatternError(
+                text: text, reason: "a wildcard may only be a leading *. label, a :* port, or the whole pattern")
         }
         guard let origin = Origin(text) else {
-            throw OriginPatternError(text: text, reason: "not an origin: expected scheme://host[:port] with no path, like https://example.com")
+            throw OriginPatternError(
+                text: text,
+                reason: "not an origin: expected scheme://host[:port] with no path, like https://example.com")
         }
         self.kind = .exact(origin)
     }
@@ -172,7 +181,9 @@ public struct OriginPattern: Sendable, Hashable, CustomStringConvertible {
         case .anyPort(let scheme, let host):
             return origin.scheme == scheme && origin.host == host
         case .subdomains(let scheme, let baseHost, let port):
-            guard origin.scheme == scheme, origin.port == port, origin.host.count > baseHost.count + 1 else { return false }
+            guard origin.scheme == scheme, origin.port == port, origin.host.count > baseHost.count + 1 else {
+                return false
+            }
             return origin.host.hasSuffix("." + baseHost)
         }
     }

@@ -22,7 +22,9 @@ struct CORSExample {
         func values(_ name: String) -> [String] {
             arguments.indices.filter { arguments[$0] == name && $0 + 1 < arguments.count }.map { arguments[$0 + 1] }
         }
-        let port = values("--port").last.flatMap(Int.init) ?? ProcessInfo.processInfo.environment["PORT"].flatMap(Int.init) ?? 8080
+        let port =
+            values("--port").last.flatMap(Int.init) ?? ProcessInfo.processInfo.environment["PORT"].flatMap(Int.init)
+            ?? 8080
         var configuration = CORSConfiguration(allowedOrigins: values("--allow-origin"))
         if configuration.allowedOrigins.isEmpty {
             configuration.allowedOrigins = ["http://localhost:\(port)"]
@@ -39,7 +41,8 @@ struct CORSExample {
             print(error)
             exit(2)
         }
-        logger.info("allowed origins: \(configuration.allowedOrigins.joined(separator: " ")); open http://localhost:\(port)/")
+        logger.info(
+            "allowed origins: \(configuration.allowedOrigins.joined(separator: " ")); open http://localhost:\(port)/")
         let server = HTTPServer(
             responder: AnyResponder(responder),
             configuration: try HTTPServerConfiguration(host: values("--host").last ?? "127.0.0.1", port: port),
@@ -65,10 +68,12 @@ struct AnyResponder: HTTPResponder {
 ///   `X-Secret` (never exposed).
 /// - `PUT /api/data`: stores a JSON body of up to 4 KiB; scripts send it with `X-Custom`, so
 ///   browsers preflight it.
-func buildResponder(configuration: CORSConfiguration) throws(CORSConfigurationError) -> some HTTPResponder<BasicContext> {
+func buildResponder(configuration: CORSConfiguration) throws(CORSConfigurationError) -> some HTTPResponder<BasicContext>
+{
     var configuration = configuration
     configuration.allowedMethods = Array(Set(configuration.allowedMethods + ["PUT"]))
-    configuration.allowedRequestHeaders = Array(Set(configuration.allowedRequestHeaders + ["Content-Type", "X-Custom"]))
+    configuration.allowedRequestHeaders = Array(
+        Set(configuration.allowedRequestHeaders + ["Content-Type", "X-Custom"]))
     let cors = try CORSMiddleware<BasicContext>(configuration: configuration)
     let counter = Atomic<Int>(0)
     let stored = Mutex<String>("{\"message\":\"hello from the API\"}")
@@ -92,7 +97,8 @@ func buildResponder(configuration: CORSConfiguration) throws(CORSConfigurationEr
         return ServerResponse(status: .ok, headerFields: [.contentType: "application/json"], body: .init(string: text))
     }
     api.get("/") { _, _ in
-        ServerResponse(status: .ok, headerFields: [.contentType: "text/html; charset=utf-8"], body: .init(string: examplePage))
+        ServerResponse(
+            status: .ok, headerFields: [.contentType: "text/html; charset=utf-8"], body: .init(string: examplePage))
     }
     return MiddlewareStack(BasicContext.self) { cors }.wrapping(api)
 }

@@ -1,21 +1,21 @@
 import Foundation
 
 /// A response read off the wire by a test.
-struct ParsedResponse {
-    var version: String
-    var status: Int
-    var headers: [(String, String)]
-    var body: String
-    var trailers: [(String, String)] = []
+public struct ParsedResponse {
+    public var version: String
+    public var status: Int
+    public var headers: [(String, String)]
+    public var body: String
+    public var trailers: [(String, String)] = []
 
-    func header(_ name: String) -> String? {
+    public func header(_ name: String) -> String? {
         self.headers.first { $0.0.lowercased() == name.lowercased() }?.1
     }
 }
 
 /// Splits raw HTTP/1.1 response bytes (as text) into responses, following their framing.
 /// Stops at the first incomplete response.
-func parseResponses(_ text: String, headRequests: Int = 0) -> [ParsedResponse] {
+public func parseResponses(_ text: String, headRequests: Int = 0) -> [ParsedResponse] {
     var responses: [ParsedResponse] = []
     var rest = Substring(text)
     var headsLeft = headRequests

@@ -1,19 +1,20 @@
-import Foundation
+public import Foundation
 
 /// Runs real clients (curl, Python) without blocking a concurrency thread: the server under
 /// test needs those threads to answer.
-enum ExternalProcess {
-    struct Output {
-        var status: Int32
-        var stdout: String
-        var stderr: String
+public enum ExternalProcess {
+    public struct Output: Sendable {
+        public var status: Int32
+        public var stdout: String
+        public var stderr: String
     }
 
-    struct Failure: Error, CustomStringConvertible {
-        var description: String
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
+        public init(description: String) { self.description = description }
     }
 
-    static func run(_ executable: String, _ arguments: [String], timeout: Duration = .seconds(120)) async throws
+    public static func run(_ executable: String, _ arguments: [String], timeout: Duration = .seconds(120)) async throws
         -> Output
     {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("strata-\(UUID().uuidString)")
@@ -50,10 +51,10 @@ enum ExternalProcess {
     }
 
     /// The project's Python with httpx, made by `scripts/test.sh`.
-    static func python() throws -> String {
+    public static func python() throws -> String {
         if let configured = ProcessInfo.processInfo.environment["STRATA_PYTHON"] { return configured }
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
         let venv = root.appendingPathComponent(".venv/bin/python").path
         guard FileManager.default.isExecutableFile(atPath: venv) else {
             throw Failure(description: "no Python venv with httpx: run scripts/test.sh, which makes .venv")
@@ -61,7 +62,15 @@ enum ExternalProcess {
         return venv
     }
 
-    static func curl() throws -> String {
+    public static func chromium() throws -> String {
+        for path in ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        where FileManager.default.isExecutableFile(atPath: path) {
+            return path
+        }
+        throw Failure(description: "chromium is not installed: run scripts/test.sh")
+    }
+
+    public static func curl() throws -> String {
         for path in ["/usr/bin/curl", "/usr/local/bin/curl"] where FileManager.default.isExecutableFile(atPath: path) {
             return path
         }
