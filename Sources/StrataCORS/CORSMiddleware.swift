@@ -33,7 +33,7 @@ public struct CORSMiddleware<Context: MiddlewareContext>: HTTPMiddleware {
     }
 
     /// The normalised policy in force.
-    public var policy: CORSPolicy { self.state.current }
+    public var policy: CORSPolicy { self.state.current.policy }
 
     /// Replaces the policy for every request that starts afterwards, atomically.
     ///
@@ -47,7 +47,8 @@ public struct CORSMiddleware<Context: MiddlewareContext>: HTTPMiddleware {
         context: Context,
         next: (ServerRequest, Context) async throws -> ServerResponse
     ) async throws -> ServerResponse {
-        let policy = self.state.current
+        let reference = self.state.current
+        let policy = reference.policy
         let origin = request.headerFields[.origin]
         if request.method == .options, let origin,
             let requestedMethod = request.headerFields[.accessControlRequestMethod]
@@ -88,12 +89,8 @@ public struct CORSMiddleware<Context: MiddlewareContext>: HTTPMiddleware {
         next: (ServerRequest, Context) async throws -> ServerResponse
     ) async throws -> ServerResponse {
         var fields = HTTPFields()
-        fields.appendListElement("Origin", to: .vary)
-        fields.appendListElement("Access-Control-Request-Method", to: .vary)
-        fields.appendListElement("Access-Control-Request-Headers", to: .vary)
-        if policy.allowsPrivateNetworkAccess {
-            fields.appendListElement("Access-Control-Request-Private-Network", to: .vary)
-        }
+        fields.reserveCapacity(8)
+        fields[.vary] = policy.allowsPrivateNetworkAccess ? preflightVaryWithPrivateNetwork : preflightVary
         switch Self.evaluatePreflight(
             request.headerFields, origin: origin, requestedMethod: requestedMethod, policy: policy)
         {
@@ -159,22 +156,46 @@ public struct CORSMiddleware<Context: MiddlewareContext>: HTTPMiddleware {
             return .failure(.init("method \(requestedMethod) is not allowed"))
         }
 
-        var granted: [Substring] = []
+        // Browsers send `a,b,c` in lower case: when every name is allowed and already in that
+        // form, the value is echoed as it came, without building a new one.
+        var granted: [String] = []
+        var canonical = true
+        var fieldCount = 0
         for field in fields where field.name == .accessControlRequestHeaders {
-            for element in field.value.split(separator: ",") {
-                let name = element.trimmingCharacters(in: " \t")
-                if name.isEmpty { continue }
+            fieldCount += 1
+            for element in field.value.utf8.split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false) {
+                var name = Substring(element)
+                if name.first == " " || name.first == "\t" || name.last == " " || name.last == "\t" {
+                    canonical = false
+                    name = name.trimmingCharacters(in: " \t")
+                }
+                if name.isEmpty {
+                    canonical = false
+                    continue
+                }
                 guard name.utf8.allSatisfy(FetchRules.isTokenByte) else {
                     return .failure(.init("Access-Control-Request-Headers has a malformed name"))
                 }
-                let lowered = name.lowercased()
+                var lowered = String(name)
+                if lowered.utf8.contains(where: { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") }) {
+                    canonical = false
+                    lowered = lowered.lowercased()
+                }
                 let allowed =
                     policy.allowedRequestHeaders.contains(lowered)
                     || (policy.allowsAnyRequestHeader && lowered != "authorization")
                 guard allowed else { return .failure(.init("request header \(name) is not allowed")) }
-                granted.append(Substring(lowered))
+                granted.append(lowered)
                 guard granted.count <= 64 else { return .failure(.init("too many request headers")) }
             }
+        }
+        let grantedHeaders: String?
+        if granted.isEmpty {
+            grantedHeaders = nil
+        } else if canonical && fieldCount == 1 {
+            grantedHeaders = fields[.accessControlRequestHeaders]
+        } else {
+            grantedHeaders = granted.joined(separator: ",")
         }
 
         var privateNetwork = false
@@ -187,7 +208,7 @@ public struct CORSMiddleware<Context: MiddlewareContext>: HTTPMiddleware {
         return .success(
             Grant(
                 method: method,
-                headers: granted.isEmpty ? nil : granted.joined(separator: ", "),
+                headers: grantedHeaders,
                 privateNetwork: privateNetwork
             )
         )
@@ -202,18 +223,29 @@ public struct CORSMiddleware<Context: MiddlewareContext>: HTTPMiddleware {
     static var allowPrivateNetwork: HTTPField.Name { HTTPField.Name("Access-Control-Allow-Private-Network")! }
 }
 
-/// The policy in force, swapped atomically by `reconfigure`.
-final class PolicyState: Sendable {
-    private let policy: Mutex<CORSPolicy>
+private let preflightVary = "Origin, Access-Control-Request-Method, Access-Control-Request-Headers"
+private let preflightVaryWithPrivateNetwork = preflightVary + ", Access-Control-Request-Private-Network"
 
-    init(_ policy: CORSPolicy) {
-        self.policy = Mutex(policy)
+/// The policy in force, swapped atomically by `reconfigure`.
+///
+/// The policy sits in a class so a request takes one reference to it, not a copy of every field.
+final class PolicyState: Sendable {
+    final class Reference: Sendable {
+        let policy: CORSPolicy
+        init(_ policy: CORSPolicy) { self.policy = policy }
     }
 
-    var current: CORSPolicy { self.policy.withLock { $0 } }
+    private let reference: Mutex<Reference>
+
+    init(_ policy: CORSPolicy) {
+        self.reference = Mutex(Reference(policy))
+    }
+
+    var current: Reference { self.reference.withLock { $0 } }
 
     func replace(with policy: CORSPolicy) {
-        self.policy.withLock { $0 = policy }
+        let new = Reference(policy)
+        self.reference.withLock { $0 = new }
     }
 }
 

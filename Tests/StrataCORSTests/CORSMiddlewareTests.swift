@@ -168,7 +168,7 @@ let requestHeaders = HTTPField.Name.accessControlRequestHeaders
         #expect(response.status == .noContent)
         #expect(response.headerFields[.accessControlAllowOrigin] == "https://app.example.com")
         #expect(response.headerFields[.accessControlAllowMethods] == "PUT")
-        #expect(response.headerFields[.accessControlAllowHeaders] == "content-type, x-custom")
+        #expect(response.headerFields[.accessControlAllowHeaders] == "content-type,x-custom")
         #expect(response.headerFields[.accessControlMaxAge] == "600")
         #expect(
             response.headerFields.listElements(.vary) == [
@@ -203,6 +203,16 @@ let requestHeaders = HTTPField.Name.accessControlRequestHeaders
         #expect(response.headerFields[.accessControlAllowOrigin] == nil, "\(label)")
         #expect(response.headerFields[.accessControlAllowMethods] == nil, "\(label)")
         #expect(response.headerFields.listElements(.vary).contains("Origin"), "\(label)")
+    }
+
+    @Test func requestedHeadersInAnyFormAreGrantedInCanonicalForm() async throws {
+        let cors = try client { $0.allowedRequestHeaders = ["X-Custom", "Content-Type"] }
+        var fields: HTTPFields = [.origin: "https://app.example.com", requestMethod: "GET"]
+        fields.append(HTTPField(name: requestHeaders, value: " Content-Type ,, X-CUSTOM"))
+        fields.append(HTTPField(name: requestHeaders, value: "x-custom"))
+        let response = try await cors.execute(.options, "/", headerFields: fields)
+        #expect(response.status == .noContent)
+        #expect(response.headerFields[.accessControlAllowHeaders] == "content-type,x-custom,x-custom")
     }
 
     @Test func safelistedMethodsNeedNoConfiguration() async throws {

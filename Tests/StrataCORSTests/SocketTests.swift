@@ -39,7 +39,7 @@ import Testing
             #expect(granted["access-control-allow-origin"] == "https://app.example.com")
             #expect(granted["access-control-allow-credentials"] == "true")
             #expect(granted["access-control-allow-methods"] == "PUT")
-            #expect(granted["access-control-allow-headers"] == "content-type, x-custom")
+            #expect(granted["access-control-allow-headers"] == "content-type,x-custom")
             #expect(granted["access-control-max-age"] == "300")
             #expect(granted["vary"] == "Origin, Access-Control-Request-Method, Access-Control-Request-Headers")
 

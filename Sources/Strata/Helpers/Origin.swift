@@ -17,7 +17,7 @@ public struct Origin: Sendable, Hashable, CustomStringConvertible {
     /// no path, query, fragment or user information. `nil` for anything else, including `null`.
     public init?(_ text: some StringProtocol) {
         let text = String(text)
-        guard let separator = text.firstRange(of: "://") else { return nil }
+        guard let separator = Self.schemeSeparator(in: text) else { return nil }
         let scheme = text[..<separator.lowerBound].lowercased()
         guard let first = scheme.utf8.first, Self.isLowercaseLetter(first), scheme.utf8.allSatisfy(Self.isSchemeByte)
         else {
@@ -49,7 +49,9 @@ public struct Origin: Sendable, Hashable, CustomStringConvertible {
             else { return nil }
             port = value
         }
-        guard !hostPart.isEmpty, let host = Punycode.asciiHost(String(hostPart)), !host.isEmpty,
+        let asciiHost =
+            hostPart.utf8.allSatisfy { $0 < 0x80 } ? hostPart.lowercased() : Punycode.asciiHost(String(hostPart))
+        guard !hostPart.isEmpty, let host = asciiHost, !host.isEmpty,
             host.hasPrefix("[") || host.utf8.allSatisfy({ Self.isHostByte($0) }),
             !host.hasPrefix("."), !host.hasSuffix(".") || host.count > 1
         else { return nil }
@@ -75,6 +77,26 @@ public struct Origin: Sendable, Hashable, CustomStringConvertible {
         case "https", "wss": 443
         default: nil
         }
+    }
+
+    /// The range of the first `://`, found on the bytes (no string-processing machinery).
+    static func schemeSeparator(in text: String) -> Range<String.Index>? {
+        let bytes = text.utf8
+        var index = bytes.startIndex
+        while index < bytes.endIndex {
+            if bytes[index] == UInt8(ascii: ":") {
+                let slash1 = bytes.index(after: index)
+                if slash1 < bytes.endIndex, bytes[slash1] == UInt8(ascii: "/") {
+                    let slash2 = bytes.index(after: slash1)
+                    if slash2 < bytes.endIndex, bytes[slash2] == UInt8(ascii: "/") {
+                        return index..<bytes.index(after: slash2)
+                    }
+                }
+                return nil
+            }
+            index = bytes.index(after: index)
+        }
+        return nil
     }
 
     private static func isLowercaseLetter(_ byte: UInt8) -> Bool {
@@ -148,9 +170,11 @@ public struct OriginPattern: Sendable, Hashable, CustomStringConvertible {
             self.kind = .anyPort(scheme: origin.scheme, host: origin.host)
             return
         }
-        if let marker = text.firstRange(of: "://*.") {
-            let scheme = String(text[..<marker.lowerBound])
-            guard let base = Origin(scheme + "://" + text[marker.upperBound...]), !base.host.hasPrefix("[") else {
+        if let separator = Origin.schemeSeparator(in: text), text[separator.upperBound...].hasPrefix("*.") {
+            let scheme = String(text[..<separator.lowerBound])
+            guard let base = Origin(scheme + "://" + text[separator.upperBound...].dropFirst(2)),
+                !base.host.hasPrefix("[")
+            else {
                 throw OriginPatternError(text: text, reason: "expected scheme://*.domain[:port]")
             }
             if IPAddress(base.host) != nil {
@@ -216,6 +240,8 @@ public struct OriginMatcher: Sendable {
     /// Whether the `null` origin is allowed (only when configured explicitly).
     public let allowsNull: Bool
     private let exact: Set<Origin>
+    /// The exact origins as browsers serialise them, so the common case is one hash lookup.
+    private let exactSerialized: Set<String>
     private let others: [OriginPattern]
     /// Whether `*` is among the patterns.
     public let allowsAny: Bool
@@ -230,6 +256,7 @@ public struct OriginMatcher: Sendable {
             if case .exact(let origin) = pattern.kind { exact.insert(origin) } else { others.append(pattern) }
         }
         self.exact = exact
+        self.exactSerialized = Set(exact.map(\.serialized))
         self.others = others
         self.allowsAny = patterns.contains { $0.kind == .any }
     }
@@ -237,6 +264,7 @@ public struct OriginMatcher: Sendable {
     /// Whether the `Origin` field value `value` is allowed.
     public func allows(_ value: some StringProtocol) -> Bool {
         if value == "null" { return self.allowsNull }
+        if self.exactSerialized.contains(String(value)) { return true }
         guard let origin = Origin(value) else { return false }
         return self.allows(origin)
     }
