@@ -80,7 +80,12 @@ bench() {
     t_p99m="$(cut -d' ' -f2 "$work/$key.theirs" | median)"
     printf '  median: strata %.0f req/s p99 %.2f ms | hummingbird %.0f req/s p99 %.2f ms\n' "$o_med" "$o_p99m" "$t_med" "$t_p99m"
     awk -v o="$o_med" -v t="$t_med" -v op="$o_p99m" -v tp="$t_p99m" \
-        'BEGIN {printf "  ratio strata/hummingbird: throughput %.3f, p99 latency %.3f\n", o/t, op/tp}'
+        'BEGIN {printf "  ratio of medians strata/hummingbird: throughput %.3f, p99 latency %.3f\n", o/t, op/tp}'
+    # Each run is paired with the peer's run right after it, so the ratio of a pair cancels
+    # most of the drift of a noisy machine; the median of the pairs is the steadier figure.
+    local pair_median
+    pair_median="$(paste -d' ' "$work/$key.ours" "$work/$key.theirs" | awk '{print $1/$3}' | median)"
+    printf '  median of paired ratios (throughput): %.3f\n' "$pair_median"
 }
 
 echo "machine: $(nproc) cores, $(uname -r); servers and wrk share them"
