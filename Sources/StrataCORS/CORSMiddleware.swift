@@ -145,7 +145,7 @@ public struct CORSMiddleware<Context: MiddlewareContext>: HTTPMiddleware {
         guard policy.allowsAnyOrigin || policy.allowsOrigin(origin) else {
             return .failure(.init("origin \(origin) is not allowed"))
         }
-        guard !requestedMethod.isEmpty, requestedMethod.utf8.allSatisfy(FetchRules.isTokenByte) else {
+        guard !requestedMethod.isEmpty, requestedMethod.utf8.allSatisfy(\.isHTTPTokenByte) else {
             return .failure(.init("Access-Control-Request-Method is not a method"))
         }
         let method = FetchRules.normaliseMethod(requestedMethod)
@@ -173,7 +173,7 @@ public struct CORSMiddleware<Context: MiddlewareContext>: HTTPMiddleware {
                     canonical = false
                     continue
                 }
-                guard name.utf8.allSatisfy(FetchRules.isTokenByte) else {
+                guard name.utf8.allSatisfy(\.isHTTPTokenByte) else {
                     return .failure(.init("Access-Control-Request-Headers has a malformed name"))
                 }
                 var lowered = String(name)

@@ -88,7 +88,7 @@ public struct CORSPolicy: Sendable {
                 }
                 continue
             }
-            guard !method.isEmpty, method.utf8.allSatisfy(FetchRules.isTokenByte) else {
+            guard !method.isEmpty, method.utf8.allSatisfy(\.isHTTPTokenByte) else {
                 problem(.invalidMethod, "method \(method.debugDescription) is not a valid token")
                 continue
             }
@@ -107,56 +107,40 @@ public struct CORSPolicy: Sendable {
             if !FetchRules.safelistedMethods.contains(normalised) { methods.insert(normalised) }
         }
 
-        var headers = Set<String>()
-        var anyHeader = false
-        for name in configuration.allowedRequestHeaders {
-            if name == "*" {
-                anyHeader = true
-                if credentials {
-                    problem(
-                        .wildcardWithCredentials,
-                        "the * request header cannot be used with credentials: list the headers")
+        /// Parses a list of field names: `*`, or valid names not refused by `isForbidden`,
+        /// lowercased, in order, without repeats.
+        func fieldNames(_ names: [String], role: String, isForbidden: (String) -> String?) -> (names: [String], star: Bool) {
+            var parsed: [String] = []
+            var star = false
+            for name in names {
+                if name == "*" {
+                    star = true
+                    if credentials {
+                        problem(.wildcardWithCredentials, "the * \(role) cannot be used with credentials: list the headers")
+                    }
+                    continue
                 }
-                continue
+                guard !name.isEmpty, name.utf8.allSatisfy(\.isHTTPTokenByte) else {
+                    problem(.invalidHeaderName, "\(role) \(name.debugDescription) is not a valid field name")
+                    continue
+                }
+                let lowered = name.lowercased()
+                if let reason = isForbidden(lowered) {
+                    problem(.forbiddenHeaderName, "\(role) \(name) \(reason); remove it")
+                    continue
+                }
+                if !parsed.contains(lowered) { parsed.append(lowered) }
             }
-            guard !name.isEmpty, name.utf8.allSatisfy(FetchRules.isTokenByte) else {
-                problem(.invalidHeaderName, "request header \(name.debugDescription) is not a valid field name")
-                continue
-            }
-            let lowered = name.lowercased()
-            if FetchRules.isForbiddenRequestHeader(lowered) {
-                problem(
-                    .forbiddenHeaderName,
-                    "request header \(name) is forbidden by Fetch: browsers never let scripts set it, remove it")
-                continue
-            }
-            headers.insert(lowered)
+            return (parsed, star)
         }
 
-        var exposed: [String] = []
-        var exposeAll = false
-        for name in configuration.exposedHeaders {
-            if name == "*" {
-                exposeAll = true
-                if credentials {
-                    problem(
-                        .wildcardWithCredentials,
-                        "the * exposed header cannot be used with credentials: list the headers")
-                }
-                continue
-            }
-            guard !name.isEmpty, name.utf8.allSatisfy(FetchRules.isTokenByte) else {
-                problem(.invalidHeaderName, "exposed header \(name.debugDescription) is not a valid field name")
-                continue
-            }
-            let lowered = name.lowercased()
-            if lowered == "set-cookie" || lowered == "set-cookie2" {
-                problem(.forbiddenHeaderName, "\(name) can never be read by scripts; remove it")
-                continue
-            }
-            if FetchRules.safelistedResponseHeaders.contains(lowered) || exposed.contains(lowered) { continue }
-            exposed.append(lowered)
+        let requestHeaders = fieldNames(configuration.allowedRequestHeaders, role: "request header") {
+            FetchRules.isForbiddenRequestHeader($0) ? "is forbidden by Fetch: browsers never let scripts set it" : nil
         }
+        let exposedHeaders = fieldNames(configuration.exposedHeaders, role: "exposed header") {
+            $0 == "set-cookie" || $0 == "set-cookie2" ? "can never be read by scripts" : nil
+        }
+        let exposed = exposedHeaders.names.filter { !FetchRules.safelistedResponseHeaders.contains($0) }
 
         if let maxAge = configuration.maxAge, !(0...86_400).contains(maxAge) {
             problem(
@@ -176,9 +160,9 @@ public struct CORSPolicy: Sendable {
         self.allowsAnyOrigin = anyOrigin
         self.allowedMethods = methods
         self.allowsAnyMethod = anyMethod
-        self.allowedRequestHeaders = headers
-        self.allowsAnyRequestHeader = anyHeader
-        self.exposedHeaders = exposeAll ? "*" : (exposed.isEmpty ? nil : exposed.joined(separator: ", "))
+        self.allowedRequestHeaders = Set(requestHeaders.names)
+        self.allowsAnyRequestHeader = requestHeaders.star
+        self.exposedHeaders = exposedHeaders.star ? "*" : (exposed.isEmpty ? nil : exposed.joined(separator: ", "))
         self.maxAge = configuration.maxAge.map(String.init)
         self.preflightSuccessStatus = configuration.preflightSuccessStatus
         self.passesPreflightToNext = configuration.passesPreflightToNext

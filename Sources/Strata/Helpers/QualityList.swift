@@ -95,9 +95,8 @@ extension Character {
 }
 
 extension UInt8 {
-    /// Whether this byte is a `tchar` (RFC 9110 §5.6.2).
-    @usableFromInline
-    var isHTTPTokenByte: Bool {
+    /// Whether this byte is a `tchar` (RFC 9110 §5.6.2): what methods and field names are made of.
+    public var isHTTPTokenByte: Bool {
         switch self {
         case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
             UInt8(ascii: "0")...UInt8(ascii: "9"):
