@@ -81,6 +81,7 @@ public struct CORSConfigurationError: Error, Sendable, CustomStringConvertible {
             case maxAgeOutOfRange, invalidPreflightStatus, privateNetworkWithWildcard
         }
 
+        /// The kind of problem.
         public let code: Code
         /// What is wrong and how to fix it.
         public let message: String

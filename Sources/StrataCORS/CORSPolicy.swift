@@ -7,22 +7,29 @@ public struct CORSPolicy: Sendable {
     public let origins: OriginMatcher
     /// The origin predicate, if any.
     public let originPredicate: (@Sendable (String) -> Bool)?
+    /// Whether credentialed requests are allowed.
     public let allowsCredentials: Bool
     /// Whether `*` is the origin policy (without credentials: `Access-Control-Allow-Origin: *`).
     public let allowsAnyOrigin: Bool
     /// Allowed methods beyond the safelisted ones, normalised.
     public let allowedMethods: Set<String>
+    /// Whether `*` was given for methods.
     public let allowsAnyMethod: Bool
     /// Allowed request header names, lowercased.
     public let allowedRequestHeaders: Set<String>
+    /// Whether `*` was given for request headers (never covering `Authorization`).
     public let allowsAnyRequestHeader: Bool
     /// The `Access-Control-Expose-Headers` value, or `nil` when nothing beyond the safelist is exposed.
     public let exposedHeaders: String?
     /// The `Access-Control-Max-Age` value, if any.
     public let maxAge: String?
+    /// The status of a successful preflight.
     public let preflightSuccessStatus: Int
+    /// Whether preflights go on to the next handler.
     public let passesPreflightToNext: Bool
+    /// Whether private network access preflights are granted.
     public let allowsPrivateNetworkAccess: Bool
+    /// Whether failed preflights are logged at `notice`.
     public let debug: Bool
 
     /// Validates and normalises `configuration`.

@@ -49,8 +49,11 @@ public protocol ServerContext: MiddlewareContext {
 
 /// The default request context: a logger, the peer address and the request's values.
 public struct BasicContext: ServerContext {
+    /// The request's logger, the server's to begin with.
     public var logger: Logger
+    /// The peer address of the connection.
     public let remoteAddress: SocketAddress?
+    /// This request's values, new for each request.
     public let values: RequestValues
 
     /// Creates a context from what the server knows.

@@ -14,14 +14,19 @@ public protocol HTTPResponseError: Error {
 }
 
 extension HTTPResponseError {
+    /// No extra fields by default.
     public var headerFields: HTTPFields { [:] }
+    /// No public message by default: the body is the status's reason phrase.
     public var publicMessage: String? { nil }
 }
 
 /// A thrown HTTP status: `throw HTTPError(.notFound)`.
 public struct HTTPError: HTTPResponseError, Sendable, CustomStringConvertible {
+    /// The response status.
     public var status: HTTPResponse.Status
+    /// Extra response header fields.
     public var headerFields: HTTPFields
+    /// A message safe to send to the client, or `nil` for the reason phrase.
     public var publicMessage: String?
 
     /// Creates an error that becomes a response with `status`.
@@ -53,8 +58,11 @@ public struct RequestBodyTooLargeError: HTTPResponseError, Sendable, CustomStrin
         self.limit = limit
     }
 
+    /// 413 Content Too Large.
     public var status: HTTPResponse.Status { .contentTooLarge }
+    /// The connection closes: the rest of the body is not read.
     public var headerFields: HTTPFields { [.connection: "close"] }
+    /// Says what the limit is.
     public var publicMessage: String? { "Request body is larger than \(self.limit) bytes" }
     public var description: String { "request body larger than \(self.limit) bytes" }
 }

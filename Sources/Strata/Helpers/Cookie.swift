@@ -14,16 +14,23 @@ public struct Cookie: Sendable, Hashable {
         case none = "None"
     }
 
+    /// The cookie's name, a token.
     public var name: String
+    /// The cookie's value, cookie-octets (encode anything else first).
     public var value: String
     /// Expiry as seconds since 1970, sent as `Expires`.
     public var expires: Int64?
     /// Lifetime in seconds, sent as `Max-Age`; `0` or less deletes the cookie.
     public var maxAge: Int?
+    /// The `Domain` attribute: also sent to subdomains of it.
     public var domain: String?
+    /// The `Path` attribute.
     public var path: String?
+    /// Sent over secure connections only.
     public var secure: Bool
+    /// Hidden from scripts.
     public var httpOnly: Bool
+    /// The `SameSite` attribute.
     public var sameSite: SameSite?
     /// CHIPS: the cookie is keyed to the top-level site.
     public var partitioned: Bool
@@ -156,6 +163,7 @@ public struct CookieError: Error, Sendable, Hashable, CustomStringConvertible {
         case invalidName, invalidValue, invalidAttribute, prefixViolation, insecureSameSiteNone, insecurePartitioned
     }
 
+    /// The kind of problem.
     public let code: Code
     /// What is wrong and what to change.
     public let message: String
@@ -196,6 +204,7 @@ public struct RequestCookies: Sendable, Sequence {
         self.pairs.first { $0.name == name }?.value
     }
 
+    /// Iterates the pairs in the order sent.
     public func makeIterator() -> IndexingIterator<[(name: String, value: String)]> {
         self.pairs.makeIterator()
     }

@@ -139,6 +139,7 @@ public struct OriginPattern: Sendable, Hashable, CustomStringConvertible {
         case any
     }
 
+    /// What the pattern matches.
     public let kind: Kind
     /// The pattern as written.
     public let text: String

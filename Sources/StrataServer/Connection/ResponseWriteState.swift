@@ -99,7 +99,9 @@ public struct ResponseBodyFinishedError: Error, CustomStringConvertible {
 
 /// A body wrote a different number of bytes than its declared `contentLength`.
 public struct ResponseBodyLengthError: Error, CustomStringConvertible {
+    /// The declared length.
     public let declared: Int
+    /// The bytes written when the mismatch was found.
     public let written: Int
     public var description: String { "response body declared \(self.declared) bytes but wrote \(self.written)" }
 }

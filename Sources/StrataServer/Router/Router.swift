@@ -4,6 +4,7 @@ import Synchronization
 
 /// The parameters a route's pattern captured, such as `id` in `/users/:id`.
 public struct RouteParameters: Sendable, RequestValueKey {
+    /// Stored in `RequestValues` under its own type.
     public typealias Value = RouteParameters
 
     private var storage: [(name: Substring, value: Substring)] = []
