@@ -116,14 +116,17 @@ public struct CORSPolicy: Sendable {
 
         /// Parses a list of field names: `*`, or valid names not refused by `isForbidden`,
         /// lowercased, in order, without repeats.
-        func fieldNames(_ names: [String], role: String, isForbidden: (String) -> String?) -> (names: [String], star: Bool) {
+        func fieldNames(_ names: [String], role: String, isForbidden: (String) -> String?) -> (
+            names: [String], star: Bool
+        ) {
             var parsed: [String] = []
             var star = false
             for name in names {
                 if name == "*" {
                     star = true
                     if credentials {
-                        problem(.wildcardWithCredentials, "the * \(role) cannot be used with credentials: list the headers")
+                        problem(
+                            .wildcardWithCredentials, "the * \(role) cannot be used with credentials: list the headers")
                     }
                     continue
                 }
