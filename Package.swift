@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "StrataServer", targets: ["StrataServer"]),
         .library(name: "StrataTesting", targets: ["StrataTesting"]),
         .library(name: "StrataCORS", targets: ["StrataCORS"]),
+        .library(name: "StrataCompression", targets: ["StrataCompression"]),
         .executable(name: "HelloExample", targets: ["HelloExample"]),
         .executable(name: "CORSExample", targets: ["CORSExample"]),
     ],
@@ -25,6 +26,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/adam-fowler/compress-nio.git", from: "1.5.0"),
     ],
     targets: [
         // The shared protocol: swift-http-types, NIOCore and swift-log only.
@@ -67,6 +69,18 @@ let package = Package(
             dependencies: [
                 "Strata",
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Compression links the system zlib through compress-nio (zlib1g-dev).
+        .target(
+            name: "StrataCompression",
+            dependencies: [
+                "Strata",
+                .product(name: "CompressNIO", package: "compress-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -129,6 +143,19 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "StrataCompressionTests",
+            dependencies: [
+                "Strata",
+                "StrataCompression",
+                "StrataServer",
+                "StrataTesting",
+                "StrataTestSupport",
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),

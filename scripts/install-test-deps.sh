@@ -11,6 +11,8 @@ command -v curl >/dev/null 2>&1 || packages+=(curl)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || packages+=(python3-venv)
 # Headless Chromium drives the CORS example as a real browser would.
 command -v chromium >/dev/null 2>&1 || packages+=(chromium)
+# StrataCompression links the system zlib.
+dpkg -s zlib1g-dev >/dev/null 2>&1 || packages+=(zlib1g-dev)
 if [ ${#packages[@]} -gt 0 ]; then
     echo "installing: ${packages[*]}"
     as_root apt-get update -qq

@@ -3,61 +3,8 @@ import Logging
 import NIOCore
 import Strata
 import StrataServer
+import StrataTestSupport
 import Synchronization
-
-/// Where a route reports what happened on the server side, for tests to await.
-final class ServerSideEvents: Sendable {
-    let stream: AsyncStream<String>
-    private let continuation: AsyncStream<String>.Continuation
-
-    init() {
-        (self.stream, self.continuation) = AsyncStream.makeStream(of: String.self)
-    }
-
-    func record(_ event: String) { self.continuation.yield(event) }
-
-    /// The next event, or `nil` if none arrives within `timeout`.
-    func next(timeout: Duration = .seconds(10)) async -> String? {
-        await withTaskGroup(of: String?.self) { group in
-            group.addTask { [stream] in
-                var iterator = stream.makeAsyncIterator()
-                return await iterator.next()
-            }
-            group.addTask {
-                try? await Task.sleep(for: timeout)
-                return nil
-            }
-            let first = await group.next() ?? nil
-            group.cancelAll()
-            return first
-        }
-    }
-}
-
-/// A gate a handler waits on until the test opens it.
-final class Gate: Sendable {
-    private let state = Mutex<(open: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
-
-    func wait() async {
-        await withCheckedContinuation { continuation in
-            let resumeNow = self.state.withLock { state -> Bool in
-                if state.open { return true }
-                state.waiters.append(continuation)
-                return false
-            }
-            if resumeNow { continuation.resume() }
-        }
-    }
-
-    func open() {
-        let waiters = self.state.withLock { state in
-            state.open = true
-            defer { state.waiters = [] }
-            return state.waiters
-        }
-        for waiter in waiters { waiter.resume() }
-    }
-}
 
 /// The routes the server tests exercise.
 func makeTestRouter(events: ServerSideEvents = ServerSideEvents(), gate: Gate = Gate()) -> Router<BasicContext> {

@@ -1,0 +1,62 @@
+public import HTTPTypes
+public import Strata
+
+/// A content coding the middlewares can apply or remove.
+public enum ContentCoding: String, Sendable, Hashable, CaseIterable {
+    /// gzip (RFC 1952).
+    case gzip
+    /// deflate in the zlib format (RFC 1950), as RFC 9110 defines the `deflate` coding.
+    case deflate
+
+    /// Parses a `Content-Encoding` token, accepting `x-gzip` as gzip (RFC 9110 §8.4.1.3).
+    public init?(token: some StringProtocol) {
+        if token.equalsIgnoringASCIICase("gzip") || token.equalsIgnoringASCIICase("x-gzip") {
+            self = .gzip
+        } else if token.equalsIgnoringASCIICase("deflate") {
+            self = .deflate
+        } else {
+            return nil
+        }
+    }
+}
+
+/// The outcome of content negotiation for one request.
+public enum CodingChoice: Sendable, Hashable {
+    /// Compress with this coding.
+    case coding(ContentCoding)
+    /// Send the content as it is.
+    case identity
+    /// The client accepts neither a supported coding nor identity.
+    case notAcceptable
+}
+
+extension ContentCoding {
+    /// Chooses a coding for a request's `Accept-Encoding` (RFC 9110 §12.5.3).
+    ///
+    /// The highest non-zero weight wins; ties go to the earlier coding in `preference`. No
+    /// `Accept-Encoding` field means identity. Identity stays acceptable unless the client
+    /// refuses it (`identity;q=0`, or `*;q=0` without an `identity` element). Malformed elements
+    /// are ignored.
+    ///
+    /// - Parameters:
+    ///   - fields: The request's header fields.
+    ///   - preference: The server's codings, most preferred first.
+    public static func negotiate(_ fields: HTTPFields, preference: [ContentCoding]) -> CodingChoice {
+        guard fields[.acceptEncoding] != nil else { return .identity }
+        let list = QualityList(fields, name: .acceptEncoding)
+        var best: (coding: ContentCoding, quality: Int)?
+        for coding in preference {
+            var quality = list.quality(of: coding.rawValue)
+            if coding == .gzip, let alias = list.elements.first(where: { $0.value.equalsIgnoringASCIICase("x-gzip") }) {
+                quality = max(quality ?? 0, alias.quality)
+            }
+            guard let quality, quality > 0 else { continue }
+            if best == nil || quality > best!.quality { best = (coding, quality) }
+        }
+        if let best { return .coding(best.coding) }
+        let identity =
+            list.elements.first { $0.value.equalsIgnoringASCIICase("identity") }?.quality
+            ?? list.elements.first { $0.value == "*" }?.quality
+        return identity == 0 ? .notAcceptable : .identity
+    }
+}

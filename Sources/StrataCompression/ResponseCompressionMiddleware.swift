@@ -1,0 +1,97 @@
+public import HTTPTypes
+import Logging
+public import Strata
+
+/// Set `context.values[SkipCompression.self] = true` in a handler to send its response as it is.
+public enum SkipCompression: RequestValueKey {
+    public typealias Value = Bool
+}
+
+/// Compresses response bodies with gzip or deflate (the system zlib), as the client asks.
+///
+/// Negotiation follows RFC 9110 §12.5.3 (weights, `identity;q=0`, `*`, ties broken by the
+/// configured order). A response is left as it is for `HEAD`, 1xx/204/304/206 statuses, a
+/// request with `Range`, a response that already has `Content-Encoding` or `Cache-Control:
+/// no-transform`, a media type not in the allow-list, a known length below the minimum, or when
+/// the request predicate or `SkipCompression` say so.
+///
+/// A compressed response gets `Content-Encoding`, loses `Content-Length` and `Accept-Ranges`,
+/// and has a strong `ETag` weakened; every response whose media type could be compressed gets
+/// `Vary: Accept-Encoding`, merged with other middlewares' `Vary`. The body streams through one
+/// compressor per response; `text/event-stream` bodies are flushed after every write so events
+/// arrive at once. An error while compressing aborts the response rather than ending a body that
+/// looks complete.
+public struct ResponseCompressionMiddleware<Context: MiddlewareContext>: HTTPMiddleware {
+    /// The validated configuration.
+    public let configuration: CompressionConfiguration
+
+    /// Creates the middleware.
+    ///
+    /// - Throws: ``CompressionConfigurationError`` listing every value out of range.
+    public init(configuration: CompressionConfiguration = .init()) throws(CompressionConfigurationError) {
+        try configuration.validate()
+        self.configuration = configuration
+    }
+
+    public func handle(
+        _ request: ServerRequest,
+        context: Context,
+        next: (ServerRequest, Context) async throws -> ServerResponse
+    ) async throws -> ServerResponse {
+        var response = try await next(request, context)
+        let configuration = self.configuration
+        guard let contentType = response.headerFields[.contentType], configuration.compresses(contentType: contentType),
+            Self.mayTransform(response)
+        else { return response }
+        response.headerFields.appendListElement("Accept-Encoding", to: .vary)
+
+        if request.method == .head || request.headerFields[.range] != nil { return response }
+        if let predicate = configuration.requestPredicate, !predicate(request) { return response }
+        if context.values[SkipCompression.self] == true { return response }
+        if let length = response.body.contentLength, length < configuration.minimumSize { return response }
+
+        let coding: ContentCoding
+        switch ContentCoding.negotiate(request.headerFields, preference: configuration.codings) {
+        case .coding(let chosen):
+            coding = chosen
+        case .identity:
+            return response
+        case .notAcceptable:
+            guard configuration.respondsNotAcceptable else { return response }
+            return ServerResponse(error: HTTPError(.notAcceptable, message: "No acceptable content coding"))
+        }
+
+        response.headerFields[.contentEncoding] = coding.rawValue
+        response.headerFields[.contentLength] = nil
+        response.headerFields[.acceptRanges] = nil
+        if let etag = response.headerFields[.eTag], !etag.hasPrefix("W/") {
+            response.headerFields[.eTag] = "W/" + etag
+        }
+        if let whole = response.body.buffer {
+            // In memory already: compress it now and send an exact length.
+            var writer = try CompressingWriter(
+                parent: CollectingBodyWriter(), coding: coding, configuration: configuration, flushesEachWrite: false)
+            try await writer.write(whole)
+            try await writer.finish(trailers: nil)
+            guard let collected = writer.parent as? CollectingBodyWriter else { return response }
+            response.body = ResponseBody(buffer: collected.buffer)
+            return response
+        }
+        let isEventStream = contentType.lowercased().hasPrefix("text/event-stream")
+        response.body = response.body.transformed(contentLength: nil) { parent in
+            try CompressingWriter(
+                parent: parent, coding: coding, configuration: configuration, flushesEachWrite: isEventStream)
+        }
+        return response
+    }
+
+    /// Statuses and fields that rule a transformation out.
+    static func mayTransform(_ response: ServerResponse) -> Bool {
+        let code = response.status.code
+        if (100..<200).contains(code) || code == 204 || code == 304 || code == 206 { return false }
+        if let encoding = response.headerFields[.contentEncoding], !encoding.equalsIgnoringASCIICase("identity") {
+            return false
+        }
+        return !response.headerFields.containsListElement("no-transform", in: .cacheControl)
+    }
+}

@@ -1,0 +1,202 @@
+import Foundation
+import HTTPTypes
+import NIOCore
+import Strata
+import StrataCompression
+import StrataServer
+import StrataTestSupport
+import StrataTesting
+import Testing
+
+/// A deterministic ~100 KiB text, the same as the example's `/big`.
+func bigText(_ size: Int = 100 * 1024) -> String {
+    var text = "<html><body>\n"
+    var index = 0
+    while text.utf8.count < size {
+        text +=
+            "<p class=\"row\">Row \(index): {\"id\": \(index), \"name\": \"item-\(index % 97)\", \"tags\": [\"a\", \"b\"]}</p>\n"
+        index += 1
+    }
+    return String(text.utf8.prefix(size))!
+}
+
+struct AddVary<Context: MiddlewareContext>: HTTPMiddleware {
+    func handle(
+        _ request: ServerRequest,
+        context: Context,
+        next: (ServerRequest, Context) async throws -> ServerResponse
+    ) async throws -> ServerResponse {
+        var response = try await next(request, context)
+        response.headerFields.appendListElement("Origin", to: .vary)
+        return response
+    }
+}
+
+func compressionRouter() -> Router<BasicContext> {
+    let router = Router<BasicContext>()
+    router.get("/text/:size") { _, context in
+        let size = Int(context.values.routeParameters["size"] ?? "0") ?? 0
+        return ServerResponse(
+            status: .ok,
+            headerFields: [.contentType: "text/html; charset=utf-8", .eTag: "\"v1\"", .acceptRanges: "bytes"],
+            body: .init(string: bigText(size))
+        )
+    }
+    router.get("/stream/:size") { _, context in
+        let size = Int(context.values.routeParameters["size"] ?? "0") ?? 0
+        let text = ByteBuffer(string: bigText(size))
+        return ServerResponse(
+            status: .ok, headerFields: [.contentType: "application/json"],
+            body: ResponseBody { writer in
+                var rest = text
+                while let chunk = rest.readSlice(length: min(rest.readableBytes, 65536)), chunk.readableBytes > 0 {
+                    try await writer.write(chunk)
+                }
+            })
+    }
+    router.get("/png") { _, _ in
+        ServerResponse(status: .ok, headerFields: [.contentType: "image/png"], body: .init(string: bigText(5000)))
+    }
+    router.get("/no-transform") { _, _ in
+        ServerResponse(
+            status: .ok, headerFields: [.contentType: "text/plain", .cacheControl: "no-transform"],
+            body: .init(string: bigText(5000)))
+    }
+    router.get("/encoded") { _, _ in
+        ServerResponse(
+            status: .ok, headerFields: [.contentType: "text/plain", .contentEncoding: "br"],
+            body: .init(string: bigText(5000)))
+    }
+    router.get("/skip") { _, context in
+        context.values[SkipCompression.self] = true
+        return ServerResponse(
+            status: .ok, headerFields: [.contentType: "text/plain"], body: .init(string: bigText(5000)))
+    }
+    router.get("/empty") { _, _ in ServerResponse(status: .noContent, headerFields: [.contentType: "text/plain"]) }
+    return router
+}
+
+func compressingStack(_ configure: (inout CompressionConfiguration) -> Void = { _ in }) throws -> some HTTPResponder<
+    BasicContext
+> {
+    var configuration = CompressionConfiguration()
+    configure(&configuration)
+    let compression = try ResponseCompressionMiddleware<BasicContext>(configuration: configuration)
+    return MiddlewareStack(BasicContext.self) {
+        AddVary<BasicContext>()
+        compression
+    }.wrapping(compressionRouter())
+}
+
+/// Decodes `data` with Python's own gzip/zlib modules and returns the decoded bytes' length and
+/// whether they equal the expected text.
+func pythonDecodes(_ data: Data, coding: String, expected: String) async throws -> Bool {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("strata-gz-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let compressed = directory.appendingPathComponent("body")
+    let original = directory.appendingPathComponent("original")
+    try data.write(to: compressed)
+    try Data(expected.utf8).write(to: original)
+    let script =
+        "import gzip, zlib, sys\nraw = open(sys.argv[1], 'rb').read()\nout = gzip.decompress(raw) if sys.argv[3] == 'gzip' else zlib.decompress(raw)\nprint('same' if out == open(sys.argv[2], 'rb').read() else 'different %d' % len(out))"
+    let output = try await ExternalProcess.run(
+        try ExternalProcess.python(), ["-c", script, compressed.path, original.path, coding])
+    return output.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "same"
+}
+
+@Suite struct ResponseCompressionTests {
+    @Test func bufferedBodiesAreCompressedWithAnExactLength() async throws {
+        let client = TestClient(responder: try compressingStack())
+        let response = try await client.execute(.get, "/text/102400", headerFields: [.acceptEncoding: "gzip, deflate"])
+        #expect(response.headerFields[.contentEncoding] == "gzip")
+        #expect(response.contentLength == response.body.readableBytes)
+        #expect(response.body.readableBytes < 20_000)
+        #expect(response.headerFields[.eTag] == "W/\"v1\"")
+        #expect(response.headerFields[.acceptRanges] == nil)
+        #expect(response.headerFields[.vary] == "Accept-Encoding, Origin")
+        #expect(
+            try await pythonDecodes(Data(response.body.readableBytesView), coding: "gzip", expected: bigText(102_400)))
+    }
+
+    @Test(arguments: ["gzip", "deflate"])
+    func streamedBodiesAreCompressedAsTheyGo(_ coding: String) async throws {
+        let client = TestClient(responder: try compressingStack())
+        let response = try await client.execute(.get, "/stream/300000", headerFields: [.acceptEncoding: coding])
+        #expect(response.headerFields[.contentEncoding] == coding)
+        #expect(response.contentLength == nil)
+        #expect(
+            try await pythonDecodes(Data(response.body.readableBytesView), coding: coding, expected: bigText(300_000)))
+    }
+
+    @Test(arguments: [
+        ("/png", "gzip", "image types are compressed already"),
+        ("/no-transform", "gzip", "no-transform"),
+        ("/encoded", "gzip", "already encoded"),
+        ("/skip", "gzip", "handler opted out"),
+        ("/text/1023", "gzip", "below the minimum"),
+        ("/text/5000", "identity", "client wants identity"),
+        ("/text/5000", "br", "no shared coding"),
+    ])
+    func responsesLeftAsTheyAre(_ path: String, _ accept: String, _ label: String) async throws {
+        let client = TestClient(responder: try compressingStack())
+        let response = try await client.execute(.get, path, headerFields: [.acceptEncoding: accept])
+        #expect(response.headerFields[.contentEncoding] != "gzip", "\(label)")
+        #expect(response.headerFields[.contentEncoding] != "deflate", "\(label)")
+    }
+
+    @Test func exactlyTheThresholdIsCompressed() async throws {
+        let client = TestClient(responder: try compressingStack())
+        let response = try await client.execute(.get, "/text/1024", headerFields: [.acceptEncoding: "gzip"])
+        #expect(response.headerFields[.contentEncoding] == "gzip")
+        #expect(try await pythonDecodes(Data(response.body.readableBytesView), coding: "gzip", expected: bigText(1024)))
+    }
+
+    @Test(arguments: [0, 1])
+    func tinyBodiesRoundTripWhenTheMinimumAllows(_ size: Int) async throws {
+        let client = TestClient(responder: try compressingStack { $0.minimumSize = 0 })
+        let response = try await client.execute(.get, "/stream/\(size)", headerFields: [.acceptEncoding: "gzip"])
+        #expect(response.headerFields[.contentEncoding] == "gzip")
+        #expect(try await pythonDecodes(Data(response.body.readableBytesView), coding: "gzip", expected: bigText(size)))
+    }
+
+    @Test func headAndRangeAreNotCompressedButVary() async throws {
+        let client = TestClient(responder: try compressingStack())
+        let head = try await client.execute(.head, "/text/5000", headerFields: [.acceptEncoding: "gzip"])
+        #expect(head.headerFields[.contentEncoding] == nil)
+        #expect(head.headerFields.listElements(.vary).contains("Accept-Encoding"))
+        let range = try await client.execute(
+            .get, "/text/5000", headerFields: [.acceptEncoding: "gzip", .range: "bytes=0-10"])
+        #expect(range.headerFields[.contentEncoding] == nil)
+    }
+
+    @Test func notAcceptableIsAnOption() async throws {
+        let off = TestClient(responder: try compressingStack())
+        #expect(
+            try await off.execute(.get, "/text/5000", headerFields: [.acceptEncoding: "identity;q=0, br"]).status == .ok
+        )
+        let on = TestClient(responder: try compressingStack { $0.respondsNotAcceptable = true })
+        #expect(
+            try await on.execute(.get, "/text/5000", headerFields: [.acceptEncoding: "identity;q=0, br"]).status
+                == .notAcceptable)
+    }
+
+    @Test func curlDecodesTenMebibytesStreamedOverASocket() async throws {
+        try await withLiveServer(responder: try compressingStack()) { port in
+            let file = FileManager.default.temporaryDirectory.appendingPathComponent("strata-curl-\(UUID().uuidString)")
+            defer { try? FileManager.default.removeItem(at: file) }
+            let output = try await ExternalProcess.run(
+                try ExternalProcess.curl(),
+                [
+                    "-sS", "--compressed", "-o", file.path, "-w", "%{http_code} %{size_download}",
+                    "http://127.0.0.1:\(port)/stream/10485760",
+                ]
+            )
+            let parts = output.stdout.split(separator: " ")
+            #expect(parts.first == "200", "\(output.stderr)")
+            #expect(Int(parts.last ?? "0") ?? 0 < 10_485_760 / 4, "the transfer was compressed")
+            let decoded = try Data(contentsOf: file)
+            #expect(decoded == Data(bigText(10_485_760).utf8))
+        }
+    }
+}
