@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "StrataCompression", targets: ["StrataCompression"]),
         .executable(name: "HelloExample", targets: ["HelloExample"]),
         .executable(name: "CORSExample", targets: ["CORSExample"]),
+        .executable(name: "CompressionExample", targets: ["CompressionExample"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -83,6 +84,21 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "CompressionExample",
+            dependencies: [
+                "Strata",
+                "StrataServer",
+                "StrataCompression",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Examples/Compression/Sources/CompressionExample",
             swiftSettings: swiftSettings
         ),
         .executableTarget(
@@ -154,6 +170,7 @@ let package = Package(
                 "StrataServer",
                 "StrataTesting",
                 "StrataTestSupport",
+                "CompressionExample",
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
