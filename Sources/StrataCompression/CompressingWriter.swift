@@ -3,28 +3,23 @@ import HTTPTypes
 import NIOCore
 import Strata
 
-/// Compresses a response body on its way to the writer it wraps: one zlib stream per response,
+/// Compresses a response body on its way to the writer it wraps: one zlib stream per response
+/// (taken from a pool),
 /// output sent as it is produced, nothing buffered beyond zlib's own window.
 struct CompressingWriter: ResponseBodyWriter {
     var parent: any ResponseBodyWriter
-    let compressor: ZlibCompressor
+    let pool: CompressorPool
+    let pooled: PooledCompressor
+    var compressor: ZlibCompressor { self.pooled.zlib }
     /// Sync-flush after every write, so each chunk (each server-sent event) reaches the client.
     let flushesEachWrite: Bool
     let allocator = ByteBufferAllocator()
     var finished = false
 
-    init(
-        parent: any ResponseBodyWriter, coding: ContentCoding, configuration: CompressionConfiguration,
-        flushesEachWrite: Bool
-    )
-        throws
-    {
+    init(parent: any ResponseBodyWriter, pool: CompressorPool, flushesEachWrite: Bool) throws {
         self.parent = parent
-        var zlib = ZlibConfiguration()
-        zlib.compressionLevel = Int32(configuration.level)
-        zlib.memoryLevel = Int32(configuration.memoryLevel)
-        zlib.windowSize = Int32(configuration.windowBits)
-        self.compressor = try ZlibCompressor(algorithm: coding == .gzip ? .gzip : .zlib, configuration: zlib)
+        self.pool = pool
+        self.pooled = try pool.checkOut()
         self.flushesEachWrite = flushesEachWrite
     }
 
@@ -42,6 +37,8 @@ struct CompressingWriter: ResponseBodyWriter {
         guard !self.finished else { return }
         self.finished = true
         try await self.deflate(ByteBuffer(), flush: .finish)
+        // The stream is complete: the compressor can serve another response.
+        self.pool.checkIn(self.pooled)
         try await self.parent.finish(trailers: trailers)
     }
 
@@ -66,14 +63,14 @@ struct CompressingWriter: ResponseBodyWriter {
     }
 }
 
-/// Gathers a body in memory (for bodies that were in memory to begin with).
-struct CollectingBodyWriter: ResponseBodyWriter {
-    var buffer = ByteBuffer()
-
-    mutating func write(_ buffer: ByteBuffer) async throws {
-        var buffer = buffer
-        self.buffer.writeBuffer(&buffer)
+extension CompressorPool {
+    /// Compresses a whole body in one zlib call into one buffer sized by `deflateBound`.
+    func compressWhole(_ body: ByteBuffer, allocator: ByteBufferAllocator) throws -> ByteBuffer {
+        let pooled = try self.checkOut()
+        var input = body
+        var output = allocator.buffer(capacity: pooled.zlib.maxSize(from: input))
+        try pooled.zlib.deflate(from: &input, to: &output, flush: .finish)
+        self.checkIn(pooled)
+        return output
     }
-
-    mutating func finish(trailers: HTTPFields?) async throws {}
 }

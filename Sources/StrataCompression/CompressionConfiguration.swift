@@ -63,18 +63,24 @@ extension CompressionConfiguration {
         if !problems.isEmpty { throw CompressionConfigurationError(problems: problems) }
     }
 
-    /// Whether `contentType` (a `Content-Type` value) is one to compress.
+    /// Whether `contentType` (a `Content-Type` value) is one to compress. Compares bytes,
+    /// ignoring case and parameters, without building new strings.
     func compresses(contentType: String) -> Bool {
-        let media =
-            contentType.split(separator: ";", maxSplits: 1).first.map { $0.trimmingWhitespace().lowercased() } ?? ""
+        var media = Substring(contentType)
+        if let semicolon = media.firstIndex(of: ";") { media = media[..<semicolon] }
+        media = media.trimmingWhitespace()
         guard let slash = media.firstIndex(of: "/") else { return false }
         let type = media[..<slash]
         for pattern in self.contentTypes {
             if pattern.hasPrefix("+") {
-                if media.hasSuffix(pattern) { return true }
+                if media.utf8.count >= pattern.utf8.count,
+                    media.suffix(pattern.count).equalsIgnoringASCIICase(pattern)
+                {
+                    return true
+                }
             } else if pattern.hasSuffix("/*") {
-                if type == pattern.dropLast(2) { return true }
-            } else if media == pattern {
+                if type.equalsIgnoringASCIICase(pattern.dropLast(2)) { return true }
+            } else if media.equalsIgnoringASCIICase(pattern) {
                 return true
             }
         }

@@ -43,20 +43,28 @@ extension ContentCoding {
     ///   - preference: The server's codings, most preferred first.
     public static func negotiate(_ fields: HTTPFields, preference: [ContentCoding]) -> CodingChoice {
         guard fields[.acceptEncoding] != nil else { return .identity }
-        let list = QualityList(fields, name: .acceptEncoding)
+        // One pass over the field, no intermediate list: this runs for every response.
+        var gzip: Int?
+        var deflate: Int?
+        var identity: Int?
+        var wildcard: Int?
+        QualityList.forEachElement(in: fields, name: .acceptEncoding) { value, quality in
+            if value.equalsIgnoringASCIICase("gzip") || value.equalsIgnoringASCIICase("x-gzip") {
+                gzip = max(gzip ?? 0, quality)
+            } else if value.equalsIgnoringASCIICase("deflate") {
+                deflate = quality
+            } else if value.equalsIgnoringASCIICase("identity") {
+                identity = quality
+            } else if value == "*" {
+                wildcard = quality
+            }
+        }
         var best: (coding: ContentCoding, quality: Int)?
         for coding in preference {
-            var quality = list.quality(of: coding.rawValue)
-            if coding == .gzip, let alias = list.elements.first(where: { $0.value.equalsIgnoringASCIICase("x-gzip") }) {
-                quality = max(quality ?? 0, alias.quality)
-            }
-            guard let quality, quality > 0 else { continue }
-            if best == nil || quality > best!.quality { best = (coding, quality) }
+            let quality = (coding == .gzip ? gzip : deflate) ?? wildcard ?? 0
+            if quality > 0, quality > (best?.quality ?? 0) { best = (coding, quality) }
         }
         if let best { return .coding(best.coding) }
-        let identity =
-            list.elements.first { $0.value.equalsIgnoringASCIICase("identity") }?.quality
-            ?? list.elements.first { $0.value == "*" }?.quality
-        return identity == 0 ? .notAcceptable : .identity
+        return (identity ?? wildcard) == 0 ? .notAcceptable : .identity
     }
 }

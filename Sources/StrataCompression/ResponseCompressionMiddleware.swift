@@ -1,5 +1,6 @@
 public import HTTPTypes
 import Logging
+import NIOCore
 public import Strata
 
 /// Set `context.values[SkipCompression.self] = true` in a handler to send its response as it is.
@@ -24,6 +25,8 @@ public enum SkipCompression: RequestValueKey {
 public struct ResponseCompressionMiddleware<Context: MiddlewareContext>: HTTPMiddleware {
     /// The validated configuration.
     public let configuration: CompressionConfiguration
+    private let pools: [ContentCoding: CompressorPool]
+    private let allocator = ByteBufferAllocator()
 
     /// Creates the middleware.
     ///
@@ -31,6 +34,17 @@ public struct ResponseCompressionMiddleware<Context: MiddlewareContext>: HTTPMid
     public init(configuration: CompressionConfiguration = .init()) throws(CompressionConfigurationError) {
         try configuration.validate()
         self.configuration = configuration
+        var pools: [ContentCoding: CompressorPool] = [:]
+        for coding in configuration.codings {
+            do {
+                pools[coding] = try CompressorPool(coding: coding, configuration: configuration)
+            } catch {
+                throw CompressionConfigurationError(problems: [
+                    "zlib refused the settings for \(coding.rawValue): \(error)"
+                ])
+            }
+        }
+        self.pools = pools
     }
 
     public func handle(
@@ -61,6 +75,7 @@ public struct ResponseCompressionMiddleware<Context: MiddlewareContext>: HTTPMid
             return ServerResponse(error: HTTPError(.notAcceptable, message: "No acceptable content coding"))
         }
 
+        guard let pool = self.pools[coding] else { return response }
         response.headerFields[.contentEncoding] = coding.rawValue
         response.headerFields[.contentLength] = nil
         response.headerFields[.acceptRanges] = nil
@@ -68,19 +83,14 @@ public struct ResponseCompressionMiddleware<Context: MiddlewareContext>: HTTPMid
             response.headerFields[.eTag] = "W/" + etag
         }
         if let whole = response.body.buffer {
-            // In memory already: compress it now and send an exact length.
-            var writer = try CompressingWriter(
-                parent: CollectingBodyWriter(), coding: coding, configuration: configuration, flushesEachWrite: false)
-            try await writer.write(whole)
-            try await writer.finish(trailers: nil)
-            guard let collected = writer.parent as? CollectingBodyWriter else { return response }
-            response.body = ResponseBody(buffer: collected.buffer)
+            // In memory already: compress it now, in one call, and send an exact length.
+            response.body = ResponseBody(buffer: try pool.compressWhole(whole, allocator: self.allocator))
             return response
         }
-        let isEventStream = contentType.lowercased().hasPrefix("text/event-stream")
+        let isEventStream =
+            contentType.utf8.count >= 17 && contentType.prefix(17).equalsIgnoringASCIICase("text/event-stream")
         response.body = response.body.transformed(contentLength: nil) { parent in
-            try CompressingWriter(
-                parent: parent, coding: coding, configuration: configuration, flushesEachWrite: isEventStream)
+            try CompressingWriter(parent: parent, pool: pool, flushesEachWrite: isEventStream)
         }
         return response
     }

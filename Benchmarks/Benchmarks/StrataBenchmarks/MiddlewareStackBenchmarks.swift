@@ -57,4 +57,5 @@ let benchmarks: @Sendable () -> Void = {
     }
 
     corsBenchmarks()
+    compressionBenchmarks()
 }

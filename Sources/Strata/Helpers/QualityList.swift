@@ -34,6 +34,36 @@ public struct QualityList: Sendable, Equatable {
         }
     }
 
+    /// Calls `body` with each well-formed element's value and weight, in order, without building
+    /// a list: the allocation-free way to negotiate on a hot path. Malformed elements are skipped.
+    public static func forEachElement(
+        in fields: HTTPFields,
+        name: HTTPField.Name,
+        _ body: (_ value: Substring, _ quality: Int) -> Void
+    ) {
+        for field in fields where field.name == name {
+            ListParser.forEachElement(field.value[...]) { element in
+                var value = element
+                var quality = 1000
+                if let semicolon = element.firstIndex(of: ";") {
+                    value = element[..<semicolon].trimmingOWS()
+                    for parameter in element[element.index(after: semicolon)...].split(separator: ";") {
+                        let pair = parameter.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                        let key = pair[0].trimmingOWS()
+                        if key.isEmpty { return }
+                        guard key.equalsIgnoringASCIICase("q") else { continue }
+                        guard pair.count == 2, let parsed = Self.parseQValue(pair[1].trimmingOWS()) else { return }
+                        quality = parsed
+                    }
+                }
+                guard !value.isEmpty, value.utf8.allSatisfy({ $0.isHTTPTokenByte || $0 == UInt8(ascii: "/") }) else {
+                    return
+                }
+                body(value, quality)
+            }
+        }
+    }
+
     /// The weight the list gives `value`: its own element, else `*`, else `nil` (not mentioned).
     public func quality(of value: String) -> Int? {
         var wildcard: Int?

@@ -135,21 +135,23 @@ public struct HTTPServer<Responder: HTTPResponder>: Service where Responder.Cont
             localAddress: channel.localAddress
         )
         do {
-            try await withTaskCancellationHandler {
-                try await connection.executeThenClose { inbound, outbound in
-                    let reader = ConnectionReader(iterator: inbound.makeAsyncIterator(), outbound: outbound)
-                    await HTTPConnection(
-                        responder: self.responder,
-                        configuration: self.configuration,
-                        registry: registry,
-                        channel: channel,
-                        reader: reader,
-                        outbound: outbound,
-                        source: source
-                    ).run()
+            try await withTaskExecutorPreference(EventLoopTaskExecutor(channel.eventLoop)) {
+                try await withTaskCancellationHandler {
+                    try await connection.executeThenClose { inbound, outbound in
+                        let reader = ConnectionReader(iterator: inbound.makeAsyncIterator(), outbound: outbound)
+                        await HTTPConnection(
+                            responder: self.responder,
+                            configuration: self.configuration,
+                            registry: registry,
+                            channel: channel,
+                            reader: reader,
+                            outbound: outbound,
+                            source: source
+                        ).run()
+                    }
+                } onCancel: {
+                    channel.close(promise: nil)
                 }
-            } onCancel: {
-                channel.close(promise: nil)
             }
         } catch {
             self.logger.debug("connection closed with an error", metadata: ["error": "\(error)"])
