@@ -133,6 +133,7 @@ let package = Package(
         // Helpers shared by the test targets: real-client runners and a response parser.
         .target(
             name: "StrataTestSupport",
+            dependencies: ["Strata", .product(name: "HTTPTypes", package: "swift-http-types")],
             path: "Tests/Support",
             swiftSettings: swiftSettings
         ),

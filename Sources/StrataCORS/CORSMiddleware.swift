@@ -167,7 +167,7 @@ public struct CORSMiddleware<Context: MiddlewareContext>: HTTPMiddleware {
                 var name = Substring(element)
                 if name.first == " " || name.first == "\t" || name.last == " " || name.last == "\t" {
                     canonical = false
-                    name = name.trimmingCharacters(in: " \t")
+                    name = name.trimmingOWS()
                 }
                 if name.isEmpty {
                     canonical = false
@@ -246,14 +246,5 @@ final class PolicyState: Sendable {
     func replace(with policy: CORSPolicy) {
         let new = Reference(policy)
         self.reference.withLock { $0 = new }
-    }
-}
-
-extension Substring {
-    fileprivate func trimmingCharacters(in set: String) -> Substring {
-        var slice = self
-        while let first = slice.first, set.contains(first) { slice.removeFirst() }
-        while let last = slice.last, set.contains(last) { slice.removeLast() }
-        return slice
     }
 }

@@ -68,7 +68,7 @@ extension CompressionConfiguration {
     func compresses(contentType: String) -> Bool {
         var media = Substring(contentType)
         if let semicolon = media.firstIndex(of: ";") { media = media[..<semicolon] }
-        media = media.trimmingWhitespace()
+        media = media.trimmingOWS()
         guard let slash = media.firstIndex(of: "/") else { return false }
         let type = media[..<slash]
         for pattern in self.contentTypes {
@@ -85,14 +85,5 @@ extension CompressionConfiguration {
             }
         }
         return false
-    }
-}
-
-extension Substring {
-    func trimmingWhitespace() -> Substring {
-        var slice = self
-        while let first = slice.first, first == " " || first == "\t" { slice.removeFirst() }
-        while let last = slice.last, last == " " || last == "\t" { slice.removeLast() }
-        return slice
     }
 }

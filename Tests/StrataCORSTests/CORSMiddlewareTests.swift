@@ -3,21 +3,9 @@ import NIOCore
 import Strata
 import StrataCORS
 import StrataServer
+import StrataTestSupport
 import StrataTesting
 import Testing
-
-/// Adds its own `Vary` element, like a compression middleware would.
-struct VaryAcceptEncoding<Context: MiddlewareContext>: HTTPMiddleware {
-    func handle(
-        _ request: ServerRequest,
-        context: Context,
-        next: (ServerRequest, Context) async throws -> ServerResponse
-    ) async throws -> ServerResponse {
-        var response = try await next(request, context)
-        response.headerFields.appendListElement("Accept-Encoding", to: .vary)
-        return response
-    }
-}
 
 func apiRouter() -> Router<BasicContext> {
     let router = Router<BasicContext>()
@@ -45,7 +33,7 @@ func client(_ configure: (inout CORSConfiguration) -> Void) throws -> TestClient
     let cors = try CORSMiddleware<BasicContext>(configuration: configuration)
     return TestClient(
         responder: MiddlewareStack(BasicContext.self) {
-            VaryAcceptEncoding<BasicContext>()
+            AppendVary<BasicContext>("Accept-Encoding")
             cors
         }.wrapping(apiRouter()))
 }

@@ -20,18 +20,6 @@ func bigText(_ size: Int = 100 * 1024) -> String {
     return String(text.utf8.prefix(size))!
 }
 
-struct AddVary<Context: MiddlewareContext>: HTTPMiddleware {
-    func handle(
-        _ request: ServerRequest,
-        context: Context,
-        next: (ServerRequest, Context) async throws -> ServerResponse
-    ) async throws -> ServerResponse {
-        var response = try await next(request, context)
-        response.headerFields.appendListElement("Origin", to: .vary)
-        return response
-    }
-}
-
 func compressionRouter() -> Router<BasicContext> {
     let router = Router<BasicContext>()
     router.get("/text/:size") { _, context in
@@ -83,7 +71,7 @@ func compressingStack(_ configure: (inout CompressionConfiguration) -> Void = { 
     configure(&configuration)
     let compression = try ResponseCompressionMiddleware<BasicContext>(configuration: configuration)
     return MiddlewareStack(BasicContext.self) {
-        AddVary<BasicContext>()
+        AppendVary<BasicContext>("Origin")
         compression
     }.wrapping(compressionRouter())
 }

@@ -101,8 +101,8 @@ enum ListParser {
 }
 
 extension Substring {
-    /// Trims optional whitespace (space and tab) from both ends.
-    func trimmingOWS() -> Substring {
+    /// Trims optional whitespace (space and tab, RFC 9110 §5.6.3) from both ends.
+    public func trimmingOWS() -> Substring {
         var slice = self
         while let first = slice.first, first == " " || first == "\t" { slice.removeFirst() }
         while let last = slice.last, last == " " || last == "\t" { slice.removeLast() }

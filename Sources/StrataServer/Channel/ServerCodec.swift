@@ -112,7 +112,7 @@ final class ServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
                 expectation = value
             case .connection:
                 for token in value.split(separator: ",") {
-                    let token = token.trimmingOWSBytes()
+                    let token = token.trimmingOWS()
                     if token.equalsIgnoringASCIICase("close") { connectionClose = true }
                     if token.equalsIgnoringASCIICase("keep-alive") { connectionKeepAlive = true }
                     if token.equalsIgnoringASCIICase("upgrade") { connectionUpgrade = true }
@@ -263,14 +263,5 @@ final class ServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
         var path = String(rest[pathStart...])
         if path.isEmpty { path = "/" } else if path.hasPrefix("?") { path = "/" + path }
         return (scheme, authority, path)
-    }
-}
-
-extension Substring {
-    fileprivate func trimmingOWSBytes() -> Substring {
-        var slice = self
-        while let first = slice.first, first == " " || first == "\t" { slice.removeFirst() }
-        while let last = slice.last, last == " " || last == "\t" { slice.removeLast() }
-        return slice
     }
 }
