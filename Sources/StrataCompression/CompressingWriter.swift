@@ -1,4 +1,5 @@
 import CompressNIO
+import CoreMetrics
 import HTTPTypes
 import NIOCore
 import Strata
@@ -20,11 +21,13 @@ struct CompressingWriter: ResponseBodyWriter {
         self.parent = parent
         self.pool = pool
         self.pooled = try pool.checkOut()
+        pool.metrics.messages.increment()
         self.flushesEachWrite = flushesEachWrite
     }
 
     mutating func write(_ buffer: ByteBuffer) async throws {
         guard buffer.readableBytes > 0 else { return }
+        self.pool.metrics.bytesIn.increment(by: Int64(buffer.readableBytes))
         try await self.deflate(buffer, flush: self.flushesEachWrite ? .sync : .no)
     }
 
@@ -55,11 +58,15 @@ struct CompressingWriter: ResponseBodyWriter {
                 // Output full: send it and go on with a fresh buffer.
             }
             if output.readableBytes > 0 {
+                self.pool.metrics.bytesOut.increment(by: Int64(output.readableBytes))
                 try await self.parent.write(output)
                 output = self.allocator.buffer(capacity: 16 * 1024)
             }
         }
-        if output.readableBytes > 0 { try await self.parent.write(output) }
+        if output.readableBytes > 0 {
+            self.pool.metrics.bytesOut.increment(by: Int64(output.readableBytes))
+            try await self.parent.write(output)
+        }
     }
 }
 
@@ -71,6 +78,9 @@ extension CompressorPool {
         var output = allocator.buffer(capacity: pooled.zlib.maxSize(from: input))
         try pooled.zlib.deflate(from: &input, to: &output, flush: .finish)
         self.checkIn(pooled)
+        self.metrics.messages.increment()
+        self.metrics.bytesIn.increment(by: Int64(body.readableBytes))
+        self.metrics.bytesOut.increment(by: Int64(output.readableBytes))
         return output
     }
 }

@@ -1,3 +1,4 @@
+public import CoreMetrics
 public import Strata
 
 /// How ``ResponseCompressionMiddleware`` decides and compresses.
@@ -20,6 +21,9 @@ public struct CompressionConfiguration: Sendable {
     public var respondsNotAcceptable: Bool
     /// Decides per request whether compression may happen at all.
     public var requestPredicate: (@Sendable (ServerRequest) -> Bool)?
+    /// Where the counters go (see `CompressionMetrics` in the guide); `nil` uses the process's
+    /// `MetricsSystem`.
+    public var metricsFactory: (any MetricsFactory)?
 
     /// The defaults: gzip then deflate, 1 KiB minimum, level 6, text-like media types.
     public init() {
@@ -31,6 +35,7 @@ public struct CompressionConfiguration: Sendable {
         self.windowBits = 15
         self.respondsNotAcceptable = false
         self.requestPredicate = nil
+        self.metricsFactory = nil
     }
 
     /// Text, JSON, JavaScript, XML, SVG, WebAssembly; never images, video, audio or archives,

@@ -11,6 +11,8 @@ final class CompressorPool: Sendable {
     private let configuration: ZlibConfiguration
     private let idle = Mutex<[PooledCompressor]>([])
     private let capacity: Int
+    /// The counters for this pool's coding.
+    let metrics: CompressionMetrics
 
     init(coding: ContentCoding, configuration: CompressionConfiguration, capacity: Int = 32) throws {
         var zlib = ZlibConfiguration()
@@ -20,6 +22,8 @@ final class CompressorPool: Sendable {
         self.algorithm = coding == .gzip ? .gzip : .zlib
         self.configuration = zlib
         self.capacity = capacity
+        self.metrics = CompressionMetrics(
+            prefix: "strata_compression", messages: "responses", coding: coding, factory: configuration.metricsFactory)
         // Fail at construction, not on the first response, if zlib refuses the settings.
         self.checkIn(try self.checkOut())
     }

@@ -1,4 +1,5 @@
 import CompressNIO
+public import CoreMetrics
 public import HTTPTypes
 public import Logging
 public import NIOCore
@@ -24,6 +25,7 @@ public struct RequestDecompressionMiddleware<Context: MiddlewareContext>: HTTPMi
     public let maxRatio: Int
     /// Inflated bytes allowed before the ratio is enforced (small bodies compress very well).
     public let ratioGrace: Int
+    private let counters: DecompressionCounters
 
     /// Creates the middleware.
     ///
@@ -31,10 +33,14 @@ public struct RequestDecompressionMiddleware<Context: MiddlewareContext>: HTTPMi
     ///   - maxInflatedSize: The most inflated bytes per body. Default 8 MiB.
     ///   - maxRatio: The highest inflated/compressed ratio. Default 100.
     ///   - ratioGrace: Bytes inflated before the ratio applies. Default 64 KiB.
+    ///   - metricsFactory: Where the counters go; `nil` uses the process's `MetricsSystem`.
     /// - Throws: ``CompressionConfigurationError`` when a limit is not positive.
-    public init(maxInflatedSize: Int = 8 * 1024 * 1024, maxRatio: Int = 100, ratioGrace: Int = 64 * 1024)
-        throws(CompressionConfigurationError)
-    {
+    public init(
+        maxInflatedSize: Int = 8 * 1024 * 1024,
+        maxRatio: Int = 100,
+        ratioGrace: Int = 64 * 1024,
+        metricsFactory: (any MetricsFactory)? = nil
+    ) throws(CompressionConfigurationError) {
         var problems: [String] = []
         if maxInflatedSize < 1 { problems.append("maxInflatedSize must be positive") }
         if maxRatio < 1 { problems.append("maxRatio must be positive") }
@@ -43,6 +49,7 @@ public struct RequestDecompressionMiddleware<Context: MiddlewareContext>: HTTPMi
         self.maxInflatedSize = maxInflatedSize
         self.maxRatio = maxRatio
         self.ratioGrace = ratioGrace
+        self.counters = DecompressionCounters(factory: metricsFactory)
     }
 
     public func handle(
@@ -55,6 +62,7 @@ public struct RequestDecompressionMiddleware<Context: MiddlewareContext>: HTTPMi
         }
         guard !encodings.isEmpty else { return try await next(request, context) }
         guard encodings.count == 1, let coding = ContentCoding(token: encodings[0]) else {
+            self.counters.rejectedCoding.increment()
             context.logger.info(
                 "refused a request body coding",
                 metadata: ["content-encoding": "\(encodings.joined(separator: ", "))"]
@@ -67,6 +75,7 @@ public struct RequestDecompressionMiddleware<Context: MiddlewareContext>: HTTPMi
                 )
             )
         }
+        (coding == .gzip ? self.counters.gzip : self.counters.deflate).messages.increment()
         var request = request
         request.headerFields[.contentEncoding] = nil
         request.headerFields[.contentLength] = nil
@@ -77,7 +86,8 @@ public struct RequestDecompressionMiddleware<Context: MiddlewareContext>: HTTPMi
                 maxInflatedSize: self.maxInflatedSize,
                 maxRatio: self.maxRatio,
                 ratioGrace: self.ratioGrace,
-                logger: context.logger
+                logger: context.logger,
+                counters: self.counters
             )
         )
         return try await next(request, context)
@@ -108,6 +118,7 @@ struct InflatingStream: AsyncSequence, Sendable {
     let maxRatio: Int
     let ratioGrace: Int
     let logger: Logger
+    let counters: DecompressionCounters
 
     func makeAsyncIterator() -> Iterator {
         Iterator(stream: self, base: self.base.makeAsyncIterator())
@@ -141,6 +152,7 @@ struct InflatingStream: AsyncSequence, Sendable {
                         break
                     }
                     self.compressedBytes += chunk.readableBytes
+                    self.stream.counters.bytesIn(self.stream.coding).increment(by: Int64(chunk.readableBytes))
                     self.pending = chunk
                     continue
                 }
@@ -185,28 +197,33 @@ struct InflatingStream: AsyncSequence, Sendable {
                 try decompressor.inflate(from: &none, to: &output)
                 self.streamEnded = true
             } catch {
+                self.stream.counters.rejectedCorrupt.increment()
                 self.stream.logger.info("compressed request body ended early")
                 throw HTTPError(.badRequest, message: "Compressed request body ended early")
             }
         }
 
         private func corrupt(_ error: any Error) -> any Error {
+            self.stream.counters.rejectedCorrupt.increment()
             self.stream.logger.info("corrupt compressed request body", metadata: ["error": "\(error)"])
             return HTTPError(.badRequest, message: "Corrupt compressed request body")
         }
 
         private func trailing() -> any Error {
+            self.stream.counters.rejectedCorrupt.increment()
             self.stream.logger.info("bytes after the end of a compressed request body")
             return HTTPError(.badRequest, message: "Data after the end of the compressed request body")
         }
 
         private mutating func count(_ bytes: Int) throws {
             self.inflatedBytes += bytes
+            self.stream.counters.bytesOut(self.stream.coding).increment(by: Int64(bytes))
             if self.inflatedBytes > self.stream.maxInflatedSize {
                 self.stream.logger.info(
                     "request body inflated past the size limit",
                     metadata: ["limit": "\(self.stream.maxInflatedSize)"]
                 )
+                self.stream.counters.rejectedSize.increment()
                 throw DecompressionLimitError(reason: "more than \(self.stream.maxInflatedSize) bytes")
             }
             if self.inflatedBytes > self.stream.ratioGrace,
@@ -216,8 +233,33 @@ struct InflatingStream: AsyncSequence, Sendable {
                     "request body inflated past the ratio limit",
                     metadata: ["ratio": "\(self.stream.maxRatio)"]
                 )
+                self.stream.counters.rejectedRatio.increment()
                 throw DecompressionLimitError(reason: "expansion ratio above \(self.stream.maxRatio)")
             }
         }
     }
+}
+
+/// The decompression middleware's counters, made once per middleware.
+struct DecompressionCounters: Sendable {
+    let gzip: CompressionMetrics
+    let deflate: CompressionMetrics
+    let rejectedSize: Counter
+    let rejectedRatio: Counter
+    let rejectedCorrupt: Counter
+    let rejectedCoding: Counter
+
+    init(factory: (any MetricsFactory)?) {
+        self.gzip = CompressionMetrics(
+            prefix: "strata_decompression", messages: "requests", coding: .gzip, factory: factory)
+        self.deflate = CompressionMetrics(
+            prefix: "strata_decompression", messages: "requests", coding: .deflate, factory: factory)
+        self.rejectedSize = CompressionMetrics.rejected("size", factory: factory)
+        self.rejectedRatio = CompressionMetrics.rejected("ratio", factory: factory)
+        self.rejectedCorrupt = CompressionMetrics.rejected("corrupt", factory: factory)
+        self.rejectedCoding = CompressionMetrics.rejected("coding", factory: factory)
+    }
+
+    func bytesIn(_ coding: ContentCoding) -> Counter { coding == .gzip ? self.gzip.bytesIn : self.deflate.bytesIn }
+    func bytesOut(_ coding: ContentCoding) -> Counter { coding == .gzip ? self.gzip.bytesOut : self.deflate.bytesOut }
 }
