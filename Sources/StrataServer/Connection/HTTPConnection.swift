@@ -126,7 +126,6 @@ struct HTTPConnection<Responder: HTTPResponder> where Responder.Context: ServerC
             }
             let state = ResponseWriteState(
                 outbound: self.outbound,
-                logger: self.logger,
                 reader: self.reader,
                 head: head,
                 isHeadRequest: isHead || !Self.mayHaveBody(response.status),

@@ -1,5 +1,4 @@
 import HTTPTypes
-import Logging
 import NIOCore
 import NIOHTTP1
 import NIOHTTPTypesHTTP1
@@ -11,7 +10,6 @@ import Strata
 /// still goes out in one write.
 final class ResponseWriteState {
     let outbound: NIOAsyncChannelOutboundWriter<ServerOutboundPart>
-    let logger: Logger
     let reader: ConnectionReader
     var pendingHead: HTTPResponseHead?
     let isHeadRequest: Bool
@@ -22,7 +20,6 @@ final class ResponseWriteState {
 
     init(
         outbound: NIOAsyncChannelOutboundWriter<ServerOutboundPart>,
-        logger: Logger,
         reader: ConnectionReader,
         head: HTTPResponseHead,
         isHeadRequest: Bool,
@@ -30,7 +27,6 @@ final class ResponseWriteState {
         declaredLength: Int?
     ) {
         self.outbound = outbound
-        self.logger = logger
         self.reader = reader
         self.pendingHead = head
         self.isHeadRequest = isHeadRequest
