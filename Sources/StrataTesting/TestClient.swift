@@ -76,12 +76,12 @@ public struct TestClient<Responder: HTTPResponder>: Sendable where Responder.Con
         } catch {
             response = ServerResponse(error: error)
         }
-        let collector = CollectedBody()
+        let collector = CollectedBody(head: response.head)
         var writer: any ResponseBodyWriter = CollectingWriter(target: collector)
         try await response.body.write(to: &writer)
         try await writer.finish(trailers: nil)
         return TestResponse(
-            head: response.head,
+            head: collector.head,
             body: collector.buffer,
             trailers: collector.trailers,
             contentLength: response.body.contentLength,
@@ -92,9 +92,16 @@ public struct TestClient<Responder: HTTPResponder>: Sendable where Responder.Con
 
 /// Where a ``CollectingWriter`` puts the body; a class so every copy of the writer shares it.
 final class CollectedBody {
+    var head: HTTPResponse
     var buffer = ByteBuffer()
     var trailers: HTTPFields?
     var finished = false
+    /// Whether a body byte was written, after which the head counts as sent.
+    var started = false
+
+    init(head: HTTPResponse) {
+        self.head = head
+    }
 }
 
 struct CollectingWriter: ResponseBodyWriter {
@@ -103,7 +110,19 @@ struct CollectingWriter: ResponseBodyWriter {
     func write(_ buffer: ByteBuffer) async throws {
         precondition(!self.target.finished, "a response body was written after it finished")
         var buffer = buffer
+        if buffer.readableBytes > 0 { self.target.started = true }
         self.target.buffer.writeBuffer(&buffer)
+    }
+
+    func updateHeaderFields(_ update: (inout HTTPFields) -> Void) -> Bool {
+        guard !self.target.started, !self.target.finished else { return false }
+        var fields = self.target.head.headerFields
+        update(&fields)
+        for name in [HTTPField.Name.contentLength, .transferEncoding, .connection] {
+            fields[values: name] = self.target.head.headerFields[values: name]
+        }
+        self.target.head.headerFields = fields
+        return true
     }
 
     func finish(trailers: HTTPFields?) async throws {

@@ -202,6 +202,37 @@ import Testing
         }
     }
 
+    @Test func aBodyWriterMayChangeTheHeadUntilItsFirstByte() async throws {
+        let router = Router<BasicContext>()
+        router.get("/late") { _, _ in
+            ServerResponse(
+                status: .ok, headerFields: [.contentType: "text/plain", HTTPField.Name("X-Step")!: "before"],
+                body: ResponseBody { writer in
+                    let early = writer.updateHeaderFields { fields in
+                        fields[HTTPField.Name("X-Step")!] = "changed"
+                        fields[.contentLength] = "999"  // framing stays the server's
+                        fields[.connection] = "close"
+                    }
+                    try await writer.write(ByteBuffer(string: "early=\(early) "))
+                    let late = writer.updateHeaderFields { $0[HTTPField.Name("X-Step")!] = "too late" }
+                    try await writer.write(ByteBuffer(string: "late=\(late)"))
+                })
+        }
+        try await withLiveServer(responder: router) { port in
+            try await RawHTTPClient.withConnection(port: port) { client in
+                try await client.send("GET /late HTTP/1.1\r\nHost: a\r\n\r\nGET /late HTTP/1.1\r\nHost: a\r\n\r\n")
+                let responses = parseResponses(try await client.read(until: { parseResponses($0).count == 2 }))
+                for response in responses {
+                    #expect(response.body == "early=true late=false")
+                    #expect(response.header("x-step") == "changed")
+                    #expect(response.header("content-length") == nil)
+                    #expect(response.header("transfer-encoding") == "chunked")
+                    #expect(response.header("connection") == nil, "the connection stays open")
+                }
+            }
+        }
+    }
+
     @Test func datesAreIMFFixdate() async throws {
         try await withLiveServer(responder: makeTestRouter()) { port in
             let text = try await RawHTTPClient.exchange(

@@ -14,11 +14,25 @@ public protocol ResponseBodyWriter {
     /// Ends the body, with optional trailer fields. Calling it again does nothing; the server
     /// calls it when the body's closure returns.
     mutating func finish(trailers: HTTPFields?) async throws
+    /// Changes the response's header fields, if none of the response has been sent yet.
+    ///
+    /// A transform uses it to take back a decision made before it saw the body (compression of a
+    /// stream that turned out to be short drops its `Content-Encoding`). The server holds the head
+    /// back until the first body byte, so this works until then. The framing fields
+    /// (`Content-Length`, `Transfer-Encoding`, `Connection`) stay the server's: changes to them
+    /// are ignored. A writer that wraps another forwards the call to it.
+    ///
+    /// - Returns: `true` when the change will be sent; `false` once the head has gone out, or when
+    ///   the host sends heads before bodies (the default).
+    mutating func updateHeaderFields(_ update: (inout HTTPFields) -> Void) -> Bool
 }
 
 extension ResponseBodyWriter {
     /// Does nothing: a writer that holds nothing back has nothing to flush.
     public mutating func flush() async throws {}
+
+    /// Refuses: a writer that does not forward the call cannot change a head.
+    public mutating func updateHeaderFields(_ update: (inout HTTPFields) -> Void) -> Bool { false }
 
     /// Writes several chunks in order.
     public mutating func write(contentsOf buffers: some Sequence<ByteBuffer>) async throws {

@@ -44,6 +44,29 @@ final class ResponseWriteState {
         return head
     }
 
+    /// Applies `update` to the held-back head's fields, keeping the framing fields as they are.
+    func updateHeaderFields(_ update: (inout HTTPFields) -> Void) -> Bool {
+        guard !self.finished, var head = self.pendingHead else { return false }
+        var fields = HTTPFields()
+        for (name, value) in head.headers {
+            if let name = HTTPField.Name(name) { fields.append(HTTPField(name: name, value: value)) }
+        }
+        update(&fields)
+        var headers = HTTPHeaders()
+        for field in fields where !Self.framingFields.contains(field.name) {
+            headers.add(name: field.name.rawName, value: field.value)
+        }
+        for (name, value) in head.headers where Self.framingNames.contains(where: { name.lowercased() == $0 }) {
+            headers.add(name: name, value: value)
+        }
+        head.headers = headers
+        self.pendingHead = head
+        return true
+    }
+
+    private static let framingFields: [HTTPField.Name] = [.contentLength, .transferEncoding, .connection]
+    private static let framingNames = ["content-length", "transfer-encoding", "connection"]
+
     func write(_ buffer: ByteBuffer) async throws {
         guard !self.finished else { throw ResponseBodyFinishedError() }
         self.written += buffer.readableBytes
@@ -85,6 +108,10 @@ struct RootResponseBodyWriter: ResponseBodyWriter {
 
     func finish(trailers: HTTPFields?) async throws {
         try await self.state.finish(trailers: trailers)
+    }
+
+    func updateHeaderFields(_ update: (inout HTTPFields) -> Void) -> Bool {
+        self.state.updateHeaderFields(update)
     }
 }
 
