@@ -21,6 +21,17 @@ let package = Package(
         .executable(name: "CORSExample", targets: ["CORSExample"]),
         .executable(name: "CompressionExample", targets: ["CompressionExample"]),
     ],
+    traits: [
+        .trait(
+            name: "Brotli",
+            description: "The br content coding in StrataCompression, through the system libbrotli (libbrotli-dev)."
+        ),
+        .trait(
+            name: "Zstd",
+            description: "The zstd content coding in StrataCompression, through the system libzstd (libzstd-dev)."
+        ),
+        .default(enabledTraits: []),
+    ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
@@ -75,12 +86,17 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Opt-in codings: the system libraries, compiled only with their trait on.
+        .systemLibrary(name: "CStrataBrotli", pkgConfig: "libbrotlienc", providers: [.apt(["libbrotli-dev"])]),
+        .systemLibrary(name: "CStrataZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         // Compression links the system zlib through compress-nio (zlib1g-dev).
         .target(
             name: "StrataCompression",
             dependencies: [
                 "Strata",
                 .product(name: "CompressNIO", package: "compress-nio"),
+                .target(name: "CStrataBrotli", condition: .when(traits: ["Brotli"])),
+                .target(name: "CStrataZstd", condition: .when(traits: ["Zstd"])),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -13,6 +13,9 @@ python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || packages+=(python3-venv)
 command -v chromium >/dev/null 2>&1 || packages+=(chromium)
 # StrataCompression links the system zlib.
 dpkg -s zlib1g-dev >/dev/null 2>&1 || packages+=(zlib1g-dev)
+# The tests build the Brotli and Zstd traits too.
+dpkg -s libbrotli-dev >/dev/null 2>&1 || packages+=(libbrotli-dev)
+dpkg -s libzstd-dev >/dev/null 2>&1 || packages+=(libzstd-dev)
 if [ ${#packages[@]} -gt 0 ]; then
     echo "installing: ${packages[*]}"
     as_root apt-get update -qq

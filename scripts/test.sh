@@ -11,5 +11,7 @@ export STRATA_PYTHON="$PWD/.venv/bin/python"
 # The light targets must stay light: build each alone and check what got compiled.
 if [ $# -eq 0 ]; then bash scripts/check-independence.sh Strata StrataCORS StrataCompression; fi
 
-swift build --build-tests
-swift test --skip-build "$@"
+# Every opt-in trait on, so the code behind them is tested too.
+TRAITS="Brotli,Zstd"
+swift build --build-tests --traits "$TRAITS"
+swift test --skip-build --traits "$TRAITS" "$@"

@@ -1,4 +1,4 @@
-public import HTTPTypes
+import HTTPTypes
 import Logging
 public import Strata
 import Synchronization

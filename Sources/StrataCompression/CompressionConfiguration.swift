@@ -4,6 +4,8 @@ public import Strata
 /// How ``ResponseCompressionMiddleware`` decides and compresses.
 public struct CompressionConfiguration: Sendable {
     /// Codings offered, most preferred first (ties in the client's weights go to the first).
+    /// Default: ``ContentCoding/available`` — zstd and br first when their traits are on, then
+    /// gzip and deflate.
     public var codings: [ContentCoding]
     /// Bodies of a known length below this are sent as they are. Default 1 KiB.
     public var minimumSize: Int
@@ -16,18 +18,34 @@ public struct CompressionConfiguration: Sendable {
     public var memoryLevel: Int
     /// zlib window, 9...15 bits. Default 15.
     public var windowBits: Int
+    /// Brotli quality, 0...11 (`Brotli` trait). Default 4: near gzip -6 in speed, smaller.
+    public var brotliQuality: Int
+    /// Brotli window, 10...24 bits (`Brotli` trait). Default 22.
+    public var brotliWindowBits: Int
+    /// zstd level, 1...19 (`Zstd` trait). Default 3, zstd's own. The window is capped at 8 MiB,
+    /// as RFC 8878 asks of HTTP encoders.
+    public var zstdLevel: Int
     /// Whether a client that accepts neither a supported coding nor identity gets 406 instead of
     /// the identity content. Off by default: most clients are better served by the content.
     public var respondsNotAcceptable: Bool
     /// Decides per request whether compression may happen at all.
     public var requestPredicate: (@Sendable (ServerRequest) -> Bool)?
+    /// BREACH mitigation, off (0) by default. When above 0, every compressed body grows by a
+    /// random 10...(10 + `lengthPadding`) bytes that decoders skip (empty deflate blocks), so
+    /// its length no longer tells an attacker exactly how well a guessed secret compressed.
+    /// It slows the attack (more requests to average the noise out) rather than stopping it;
+    /// see the guide before relying on it. At most 65,536.
+    public var lengthPadding: Int
     /// Where the counters go (see `CompressionMetrics` in the guide); `nil` uses the process's
     /// `MetricsSystem`.
     public var metricsFactory: (any MetricsFactory)?
 
-    /// The defaults: gzip then deflate, 1 KiB minimum, level 6, text-like media types.
+    /// The defaults: the available codings, 1 KiB minimum, level 6, text-like media types.
     public init() {
-        self.codings = [.gzip, .deflate]
+        self.codings = ContentCoding.available
+        self.brotliQuality = 4
+        self.brotliWindowBits = 22
+        self.zstdLevel = 3
         self.minimumSize = 1024
         self.contentTypes = Self.defaultContentTypes
         self.level = 6
@@ -36,6 +54,7 @@ public struct CompressionConfiguration: Sendable {
         self.respondsNotAcceptable = false
         self.requestPredicate = nil
         self.metricsFactory = nil
+        self.lengthPadding = 0
     }
 
     /// Text, JSON, JavaScript, XML, SVG, WebAssembly; never images, video, audio or archives,
@@ -58,14 +77,49 @@ extension CompressionConfiguration {
     func validate() throws(CompressionConfigurationError) {
         var problems: [String] = []
         if self.codings.isEmpty { problems.append("codings must list at least one coding") }
+        for coding in self.codings where !coding.isAvailable {
+            let trait = coding == .brotli ? "Brotli" : "Zstd"
+            problems.append("\(coding.rawValue) needs the package built with the \(trait) trait")
+        }
+        if !(0...11).contains(self.brotliQuality) {
+            problems.append("brotliQuality \(self.brotliQuality) must be in 0...11")
+        }
+        if !(10...24).contains(self.brotliWindowBits) {
+            problems.append("brotliWindowBits \(self.brotliWindowBits) must be in 10...24")
+        }
+        if !(1...19).contains(self.zstdLevel) { problems.append("zstdLevel \(self.zstdLevel) must be in 1...19") }
         if self.minimumSize < 0 { problems.append("minimumSize must not be negative") }
         if !(1...9).contains(self.level) { problems.append("level \(self.level) must be in 1...9") }
         if !(1...9).contains(self.memoryLevel) { problems.append("memoryLevel \(self.memoryLevel) must be in 1...9") }
+        if !(0...65536).contains(self.lengthPadding) {
+            problems.append("lengthPadding \(self.lengthPadding) must be in 0...65536")
+        }
         if !(9...15).contains(self.windowBits) { problems.append("windowBits \(self.windowBits) must be in 9...15") }
         for type in self.contentTypes where !type.hasPrefix("+") && !type.contains("/") {
             problems.append("content type \(type.debugDescription) must be type/subtype, type/*, or +suffix")
         }
         if !problems.isEmpty { throw CompressionConfigurationError(problems: problems) }
+    }
+
+    /// A new stream for `coding` with these settings.
+    func makeEncoder(_ coding: ContentCoding) throws -> any StreamEncoder {
+        switch coding {
+        case .gzip, .deflate:
+            return try ZlibEncoder(
+                gzip: coding == .gzip, level: self.level, memoryLevel: self.memoryLevel, windowBits: self.windowBits)
+        case .brotli:
+            #if Brotli
+            return try BrotliEncoder(quality: self.brotliQuality, windowBits: self.brotliWindowBits)
+            #else
+            throw EncoderError(description: "br needs the Brotli trait")
+            #endif
+        case .zstd:
+            #if Zstd
+            return try ZstdEncoder(level: self.zstdLevel)
+            #else
+            throw EncoderError(description: "zstd needs the Zstd trait")
+            #endif
+        }
     }
 
     /// Whether `contentType` (a `Content-Type` value) is one to compress. Compares bytes,

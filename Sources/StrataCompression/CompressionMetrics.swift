@@ -1,4 +1,4 @@
-public import CoreMetrics
+import CoreMetrics
 
 /// The counters the compression middlewares report through swift-metrics.
 ///

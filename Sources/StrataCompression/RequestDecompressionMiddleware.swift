@@ -1,8 +1,8 @@
 import CompressNIO
 public import CoreMetrics
 public import HTTPTypes
-public import Logging
-public import NIOCore
+import Logging
+import NIOCore
 public import Strata
 
 /// Inflates request bodies sent with `Content-Encoding: gzip` or `deflate` as they stream, with
@@ -61,7 +61,9 @@ public struct RequestDecompressionMiddleware<Context: MiddlewareContext>: HTTPMi
             !$0.equalsIgnoringASCIICase("identity")
         }
         guard !encodings.isEmpty else { return try await next(request, context) }
-        guard encodings.count == 1, let coding = ContentCoding(token: encodings[0]) else {
+        guard encodings.count == 1, let coding = ContentCoding(token: encodings[0]),
+            coding == .gzip || coding == .deflate
+        else {
             self.counters.rejectedCoding.increment()
             context.logger.info(
                 "refused a request body coding",

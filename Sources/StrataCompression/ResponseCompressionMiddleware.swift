@@ -1,4 +1,4 @@
-public import HTTPTypes
+import HTTPTypes
 import Logging
 import NIOCore
 public import Strata
@@ -25,7 +25,7 @@ public enum SkipCompression: RequestValueKey {
 public struct ResponseCompressionMiddleware<Context: MiddlewareContext>: HTTPMiddleware {
     /// The validated configuration.
     public let configuration: CompressionConfiguration
-    private let pools: [ContentCoding: CompressorPool]
+    private let pools: [ContentCoding: EncoderPool]
     private let allocator = ByteBufferAllocator()
 
     /// Creates the middleware.
@@ -34,10 +34,12 @@ public struct ResponseCompressionMiddleware<Context: MiddlewareContext>: HTTPMid
     public init(configuration: CompressionConfiguration = .init()) throws(CompressionConfigurationError) {
         try configuration.validate()
         self.configuration = configuration
-        var pools: [ContentCoding: CompressorPool] = [:]
+        var pools: [ContentCoding: EncoderPool] = [:]
         for coding in configuration.codings {
             do {
-                pools[coding] = try CompressorPool(coding: coding, configuration: configuration)
+                pools[coding] = try EncoderPool(coding: coding, configuration: configuration) {
+                    try configuration.makeEncoder(coding)
+                }
             } catch {
                 throw CompressionConfigurationError(problems: [
                     "zlib refused the settings for \(coding.rawValue): \(error)"
@@ -78,19 +80,31 @@ public struct ResponseCompressionMiddleware<Context: MiddlewareContext>: HTTPMid
         guard let pool = self.pools[coding] else { return response }
         response.headerFields[.contentEncoding] = coding.rawValue
         response.headerFields[.contentLength] = nil
+        let originalETag = response.headerFields[.eTag]
+        let originalAcceptRanges = response.headerFields[.acceptRanges]
         response.headerFields[.acceptRanges] = nil
-        if let etag = response.headerFields[.eTag], !etag.hasPrefix("W/") {
-            response.headerFields[.eTag] = "W/" + etag
+        if let originalETag, !originalETag.hasPrefix("W/") {
+            response.headerFields[.eTag] = "W/" + originalETag
         }
+        let padding = configuration.lengthPadding > 0 ? 10 + Int.random(in: 0...configuration.lengthPadding) : 0
         if let whole = response.body.buffer {
             // In memory already: compress it now, in one call, and send an exact length.
-            response.body = ResponseBody(buffer: try pool.compressWhole(whole, allocator: self.allocator))
+            response.body = ResponseBody(
+                buffer: try pool.compressWhole(whole, padding: padding, allocator: self.allocator))
             return response
         }
         let isEventStream =
             contentType.utf8.count >= 17 && contentType.prefix(17).equalsIgnoringASCIICase("text/event-stream")
+        let decision = CompressingWriter.Decision(
+            // A known length passed the minimum already; an unknown one is decided on its bytes.
+            minimumSize: response.body.contentLength == nil ? configuration.minimumSize : 0,
+            flushesEachWrite: isEventStream,
+            padding: padding,
+            originalETag: originalETag,
+            originalAcceptRanges: originalAcceptRanges
+        )
         response.body = response.body.transformed(contentLength: nil) { parent in
-            try CompressingWriter(parent: parent, pool: pool, flushesEachWrite: isEventStream)
+            try CompressingWriter(parent: parent, pool: pool, decision: decision)
         }
         return response
     }

@@ -16,6 +16,7 @@ import Testing
             ("*", .coding(.gzip)),
             ("*;q=0.5, gzip;q=0", .coding(.deflate)),
             ("br", .identity),
+            ("zstd;q=0.9", .identity),
             ("", .identity),
             ("identity;q=0", .notAcceptable),
             ("*;q=0", .notAcceptable),
@@ -29,6 +30,16 @@ import Testing
         var fields = HTTPFields()
         if let acceptEncoding { fields[.acceptEncoding] = acceptEncoding }
         #expect(ContentCoding.negotiate(fields, preference: [.gzip, .deflate]) == expected)
+    }
+
+    @Test func everyCodingIsWeighed() {
+        let all: [ContentCoding] = [.zstd, .brotli, .gzip, .deflate]
+        #expect(ContentCoding.negotiate([.acceptEncoding: "gzip, br"], preference: all) == .coding(.brotli))
+        #expect(ContentCoding.negotiate([.acceptEncoding: "zstd;q=0.5, br;q=0.6"], preference: all) == .coding(.brotli))
+        #expect(
+            ContentCoding.negotiate([.acceptEncoding: "gzip, deflate, br, zstd"], preference: all) == .coding(.zstd))
+        #expect(ContentCoding.negotiate([.acceptEncoding: "*"], preference: all) == .coding(.zstd))
+        #expect(ContentCoding(token: "BR") == .brotli)
     }
 
     @Test func preferenceBreaksTies() {

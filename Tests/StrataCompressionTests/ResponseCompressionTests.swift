@@ -42,6 +42,28 @@ func compressionRouter() -> Router<BasicContext> {
                 }
             })
     }
+    router.get("/trickle/:size") { _, context in
+        // The body in 100-byte chunks, its length unknown: the compressor decides on its bytes.
+        let size = Int(context.values.routeParameters["size"] ?? "0") ?? 0
+        let text = ByteBuffer(string: bigText(size))
+        return ServerResponse(
+            status: .ok, headerFields: [.contentType: "text/plain", .eTag: "\"t1\"", .acceptRanges: "bytes"],
+            body: ResponseBody { writer in
+                var rest = text
+                while let chunk = rest.readSlice(length: min(rest.readableBytes, 100)), chunk.readableBytes > 0 {
+                    try await writer.write(chunk)
+                }
+            })
+    }
+    router.get("/flushed") { _, _ in
+        ServerResponse(
+            status: .ok, headerFields: [.contentType: "text/plain"],
+            body: ResponseBody { writer in
+                try await writer.write(ByteBuffer(string: "hello "))
+                try await writer.flush()
+                try await writer.write(ByteBuffer(string: "world"))
+            })
+    }
     router.get("/png") { _, _ in
         ServerResponse(status: .ok, headerFields: [.contentType: "image/png"], body: .init(string: bigText(5000)))
     }
@@ -124,7 +146,7 @@ func pythonDecodes(_ data: Data, coding: String, expected: String) async throws 
         ("/skip", "gzip", "handler opted out"),
         ("/text/1023", "gzip", "below the minimum"),
         ("/text/5000", "identity", "client wants identity"),
-        ("/text/5000", "br", "no shared coding"),
+        ("/text/5000", "compress", "no shared coding"),
     ])
     func responsesLeftAsTheyAre(_ path: String, _ accept: String, _ label: String) async throws {
         let client = TestClient(responder: try compressingStack())
@@ -148,6 +170,120 @@ func pythonDecodes(_ data: Data, coding: String, expected: String) async throws 
         #expect(try await pythonDecodes(Data(response.body.readableBytesView), coding: "gzip", expected: bigText(size)))
     }
 
+    @Test func shortStreamsOfUnknownLengthAreTakenBackToIdentity() async throws {
+        let client = TestClient(responder: try compressingStack())
+        let short = try await client.execute(.get, "/trickle/900", headerFields: [.acceptEncoding: "gzip"])
+        #expect(short.headerFields[.contentEncoding] == nil)
+        #expect(short.headerFields[.eTag] == "\"t1\"", "the strong validator is restored")
+        #expect(short.headerFields[.acceptRanges] == "bytes")
+        #expect(short.headerFields.listElements(.vary).contains("Accept-Encoding"))
+        #expect(String(buffer: short.body) == bigText(900))
+        let long = try await client.execute(.get, "/trickle/5000", headerFields: [.acceptEncoding: "gzip"])
+        #expect(long.headerFields[.contentEncoding] == "gzip")
+        #expect(long.headerFields[.eTag] == "W/\"t1\"")
+        #expect(try await pythonDecodes(Data(long.body.readableBytesView), coding: "gzip", expected: bigText(5000)))
+        let flushed = try await client.execute(.get, "/flushed", headerFields: [.acceptEncoding: "gzip"])
+        #expect(flushed.headerFields[.contentEncoding] == "gzip", "a flush means the stream matters: compress it")
+        #expect(try await pythonDecodes(Data(flushed.body.readableBytesView), coding: "gzip", expected: "hello world"))
+    }
+
+    @Test func theServerSendsTheTakenBackHead() async throws {
+        try await withLiveServer(responder: try compressingStack()) { port in
+            let short = try await RawHTTPClient.exchange(
+                "GET /trickle/900 HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\nConnection: close\r\n\r\n", port: port
+            )
+            let response = try #require(parseResponses(short).first)
+            #expect(response.status == 200)
+            #expect(response.header("content-encoding") == nil)
+            #expect(response.header("etag") == "\"t1\"")
+            #expect(response.body == bigText(900))
+            let long = try await ExternalProcess.run(
+                try ExternalProcess.curl(),
+                [
+                    "-sS", "-D", "-", "--compressed", "-H", "Accept-Encoding: gzip",
+                    "http://127.0.0.1:\(port)/trickle/5000",
+                ])
+            let (head, _, body) = try #require(long.stdout.partitioned(at: "\r\n\r\n"))
+            #expect(head.lowercased().contains("content-encoding: gzip"), "\(head)")
+            #expect(body == bigText(5000))
+        }
+    }
+
+    @Test(arguments: ["gzip", "deflate"])
+    func lengthPaddingVariesTheLengthAndDecodersSkipIt(_ coding: String) async throws {
+        let plain = TestClient(responder: try compressingStack())
+        let padded = TestClient(responder: try compressingStack { $0.lengthPadding = 40 })
+        for path in ["/text/5000", "/trickle/5000"] {
+            let base = try await plain.execute(.get, path, headerFields: [.acceptEncoding: coding]).body.readableBytes
+            var lengths: Set<Int> = []
+            for _ in 0..<24 {
+                let response = try await padded.execute(.get, path, headerFields: [.acceptEncoding: coding])
+                #expect(response.headerFields[.contentEncoding] == coding)
+                let body = Data(response.body.readableBytesView)
+                lengths.insert(body.count)
+                #expect(try await pythonDecodes(body, coding: coding, expected: bigText(5000)), "\(path)")
+            }
+            // A flush before the padding may cost a few bytes; the padding adds 10...50.
+            #expect(lengths.allSatisfy { (base + 10)...(base + 60) ~= $0 }, "\(path): \(base) \(lengths.sorted())")
+            #expect(lengths.count > 3, "\(path): the length varies: \(lengths.sorted())")
+        }
+        #expect(throws: CompressionConfigurationError.self) {
+            try ResponseCompressionMiddleware<BasicContext>(
+                configuration: {
+                    var configuration = CompressionConfiguration()
+                    configuration.lengthPadding = -1
+                    return configuration
+                }())
+        }
+    }
+
+    /// br and zstd, built with their traits, decoded by curl's own brotli and zstd decoders.
+    @Test(arguments: ContentCoding.available.filter { $0 == .brotli || $0 == .zstd })
+    func optInCodingsDecodeWithCurl(_ coding: ContentCoding) async throws {
+        let stack = try compressingStack {
+            $0.codings = [coding]
+            $0.lengthPadding = 30
+        }
+        try await withLiveServer(responder: stack) { port in
+            for path in ["/text/102400", "/stream/300000", "/trickle/5000", "/text/1024"] {
+                let output = try await ExternalProcess.run(
+                    try ExternalProcess.curl(),
+                    [
+                        "-sS", "-D", "-", "--compressed", "-H", "Accept-Encoding: \(coding.rawValue)",
+                        "http://127.0.0.1:\(port)\(path)",
+                    ])
+                let (head, _, body) = try #require(output.stdout.partitioned(at: "\r\n\r\n"), "\(output.stderr)")
+                #expect(head.lowercased().contains("content-encoding: \(coding.rawValue)"), "\(path): \(head)")
+                let size = Int(path.split(separator: "/").last ?? "") ?? 0
+                #expect(body == bigText(size), "\(path)")
+            }
+        }
+    }
+
+    @Test func availableCodingsFollowTheTraits() throws {
+        var expected: [ContentCoding] = []
+        #if Zstd
+        expected.append(.zstd)
+        #endif
+        #if Brotli
+        expected.append(.brotli)
+        #endif
+        #expect(ContentCoding.available == expected + [.gzip, .deflate])
+        #expect(CompressionConfiguration().codings == ContentCoding.available)
+        let choice = ContentCoding.negotiate(
+            [.acceptEncoding: "gzip, deflate, br, zstd"], preference: CompressionConfiguration().codings)
+        #expect(choice == .coding(ContentCoding.available[0]))
+        var configuration = CompressionConfiguration()
+        configuration.brotliQuality = 12
+        configuration.zstdLevel = 0
+        #expect {
+            try ResponseCompressionMiddleware<BasicContext>(configuration: configuration)
+        } throws: { error in
+            let problems = (error as? CompressionConfigurationError)?.problems ?? []
+            return problems.count == 2
+        }
+    }
+
     @Test func headAndRangeAreNotCompressedButVary() async throws {
         let client = TestClient(responder: try compressingStack())
         let head = try await client.execute(.head, "/text/5000", headerFields: [.acceptEncoding: "gzip"])
@@ -161,11 +297,12 @@ func pythonDecodes(_ data: Data, coding: String, expected: String) async throws 
     @Test func notAcceptableIsAnOption() async throws {
         let off = TestClient(responder: try compressingStack())
         #expect(
-            try await off.execute(.get, "/text/5000", headerFields: [.acceptEncoding: "identity;q=0, br"]).status == .ok
+            try await off.execute(.get, "/text/5000", headerFields: [.acceptEncoding: "identity;q=0, compress"]).status
+                == .ok
         )
         let on = TestClient(responder: try compressingStack { $0.respondsNotAcceptable = true })
         #expect(
-            try await on.execute(.get, "/text/5000", headerFields: [.acceptEncoding: "identity;q=0, br"]).status
+            try await on.execute(.get, "/text/5000", headerFields: [.acceptEncoding: "identity;q=0, compress"]).status
                 == .notAcceptable)
     }
 
@@ -186,5 +323,13 @@ func pythonDecodes(_ data: Data, coding: String, expected: String) async throws 
             let decoded = try Data(contentsOf: file)
             #expect(decoded == Data(bigText(10_485_760).utf8))
         }
+    }
+}
+
+extension String {
+    /// The text before and after the first `separator`.
+    func partitioned(at separator: String) -> (String, String, String)? {
+        guard let range = self.range(of: separator) else { return nil }
+        return (String(self[..<range.lowerBound]), separator, String(self[range.upperBound...]))
     }
 }

@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 /// Runs real clients (curl, Python) without blocking a concurrency thread: the server under
 /// test needs those threads to answer.
