@@ -22,8 +22,8 @@ if [ ${#packages[@]} -gt 0 ]; then
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${packages[@]}" >/dev/null
 fi
 
-if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import httpx' >/dev/null 2>&1; then
-    echo "making .venv with httpx"
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import httpx, websockets' >/dev/null 2>&1; then
+    echo "making .venv with httpx and websockets"
     python3 -m venv .venv
-    .venv/bin/pip install --quiet --disable-pip-version-check 'httpx==0.28.1'
+    .venv/bin/pip install --quiet --disable-pip-version-check 'httpx==0.28.1' 'websockets==15.0.1'
 fi

@@ -20,6 +20,7 @@ public final class RawHTTPClient {
     /// What a background task has read off the connection so far.
     private final class Received: Sendable {
         let state = Mutex<(chunks: [ByteBuffer], closed: Bool)>(([], false))
+        let paused = Atomic<Bool>(false)
     }
 
     private init(received: Received, outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>) {
@@ -46,7 +47,14 @@ public final class RawHTTPClient {
             let received = Received()
             let reader = Task {
                 do {
-                    for try await buffer in inbound {
+                    var iterator = inbound.makeAsyncIterator()
+                    while true {
+                        // While paused nothing is read, so the server's writes back up as a slow
+                        // client's would.
+                        while received.paused.load(ordering: .acquiring) {
+                            try await Task.sleep(for: .milliseconds(5))
+                        }
+                        guard let buffer = try await iterator.next() else { break }
                         received.state.withLock { $0.chunks.append(buffer) }
                     }
                 } catch {}
@@ -69,6 +77,12 @@ public final class RawHTTPClient {
         try await self.outbound.write(bytes)
     }
 
+    /// Stops reading from the socket (after the read in progress), so the server's writes back
+    /// up like a slow client's; ``read(timeout:)`` resumes reading.
+    public func pauseReading() {
+        self.received.paused.store(true, ordering: .releasing)
+    }
+
     /// Closes the sending direction (the server sees end of input).
     public func shutdownOutput() {
         self.outbound.finish()
@@ -80,6 +94,7 @@ public final class RawHTTPClient {
     /// - Throws: ``RawHTTPClientTimeout`` when nothing arrives within `timeout`. The connection
     ///   stays open, so a test can go on sending.
     public func read(timeout: Duration = .seconds(10)) async throws -> ByteBuffer? {
+        self.received.paused.store(false, ordering: .releasing)
         let deadline = ContinuousClock.now + timeout
         while true {
             let (chunk, closed) = self.received.state.withLock { state -> (ByteBuffer?, Bool) in

@@ -46,6 +46,19 @@ public final class Gate: Sendable {
         }
     }
 
+    /// Whether the gate is open.
+    public var isOpen: Bool { self.state.withLock { $0.open } }
+
+    /// Waits until the gate opens or `timeout` passes; `false` on timeout.
+    public func wait(timeout: Duration) async -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while !self.isOpen {
+            guard ContinuousClock.now < deadline else { return false }
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+        return true
+    }
+
     public func open() {
         let waiters = self.state.withLock { state in
             state.open = true

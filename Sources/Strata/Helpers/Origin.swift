@@ -71,7 +71,8 @@ public struct Origin: Sendable, Hashable, CustomStringConvertible {
     /// The port the origin uses, default ports included.
     public var effectivePort: Int? { self.port ?? Self.defaultPort(self.scheme) }
 
-    static func defaultPort(_ scheme: String) -> Int? {
+    /// The port a scheme uses when an origin names none: 80 for `http`/`ws`, 443 for `https`/`wss`.
+    public static func defaultPort(_ scheme: String) -> Int? {
         switch scheme {
         case "http", "ws": 80
         case "https", "wss": 443

@@ -1,0 +1,108 @@
+import HTTPTypes
+import NIOCore
+import Strata
+import StrataServer
+import StrataTestSupport
+import StrataWebSocket
+
+/// The endpoints the WebSocket tests drive.
+func webSocketRouter(
+    configure: (inout WebSocketConfiguration) throws -> Void = { _ in },
+    gate: Gate = Gate()
+) throws -> Router<BasicContext> {
+    var base = WebSocketConfiguration()
+    base.maxMessageSize = 16 << 20
+    base.maxFrameSize = 16 << 20
+    try configure(&base)
+    let echo = try WebSocketEndpoint(configuration: base)
+    var small = base
+    small.maxFrameSize = 1000
+    small.maxMessageSize = 2000
+    let limited = try WebSocketEndpoint(configuration: small)
+    let router = Router<BasicContext>()
+    router.get("/echo") { request, context in
+        echo.upgrade(request, context: context) { socket in
+            for try await message in socket.messages { try await socket.send(message) }
+        }
+    }
+    router.get("/limited") { request, context in
+        limited.upgrade(request, context: context) { socket in
+            for try await message in socket.messages { try await socket.send(message) }
+        }
+    }
+    router.get("/throws") { request, context in
+        echo.upgrade(request, context: context) { socket in
+            for try await _ in socket.messages { throw TestHandlerError() }
+        }
+    }
+    router.get("/goodbye") { request, context in
+        // Sends one message and returns: the server closes with 1000.
+        echo.upgrade(request, context: context) { socket in
+            try await socket.send(text: "goodbye")
+        }
+    }
+    router.get("/big/:size") { request, context in
+        let size = Int(context.values.routeParameters["size"] ?? "0") ?? 0
+        return echo.upgrade(request, context: context) { socket in
+            try await socket.send(.binary(ByteBuffer(repeating: 0x61, count: size)))
+            for try await _ in socket.messages {}
+        }
+    }
+    router.get("/burst/:tasks") { request, context in
+        // Several tasks send at once: every message must arrive whole.
+        let tasks = Int(context.values.routeParameters["tasks"] ?? "1") ?? 1
+        return echo.upgrade(request, context: context) { socket in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for task in 0..<tasks {
+                    group.addTask {
+                        for index in 0..<20 {
+                            let size = 100 + (task * 7919 + index * 104_729) % 200_000
+                            let byte = UInt8(truncatingIfNeeded: task)
+                            try await socket.send(.binary(ByteBuffer(repeating: byte, count: size)))
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            for try await _ in socket.messages {}
+        }
+    }
+    for policy in [WebSocketConfiguration.SlowConsumerPolicy.close, .dropMessage] {
+        var flooded = base
+        flooded.maxQueuedBytes = 1 << 20
+        flooded.slowConsumerPolicy = policy
+        let endpoint = try WebSocketEndpoint(configuration: flooded)
+        router.get(policy == .close ? "/flood-close" : "/flood-drop") { request, context in
+            // 64 tasks send 64 KiB messages at once to a client that does not read yet.
+            // The gate opens at the first drop or refusal, when the client may start reading.
+            endpoint.upgrade(request, context: context) { socket in
+                let dropped = try await withThrowingTaskGroup(of: Int.self) { group in
+                    for _ in 0..<64 {
+                        group.addTask {
+                            var dropped = 0
+                            for _ in 0..<8 {
+                                do {
+                                    let message = WebSocketMessage.binary(ByteBuffer(repeating: 1, count: 64 << 10))
+                                    if try await socket.send(message) == .dropped {
+                                        dropped += 1
+                                        gate.open()
+                                    }
+                                } catch {
+                                    gate.open()
+                                    throw error
+                                }
+                            }
+                            return dropped
+                        }
+                    }
+                    return try await group.reduce(0, +)
+                }
+                try await socket.send(text: "dropped \(dropped)")
+                for try await _ in socket.messages {}
+            }
+        }
+    }
+    return router
+}
+
+struct TestHandlerError: Error {}
