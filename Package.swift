@@ -105,11 +105,13 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // WebSocket on the upgrade hand-over: Strata, NIOCore and ServiceLifecycle (graceful close).
+        // WebSocket on the upgrade hand-over: Strata, NIOCore, ServiceLifecycle (graceful close)
+        // and compress-nio (permessage-deflate through the system zlib).
         .target(
             name: "StrataWebSocket",
             dependencies: [
                 "Strata",
+                .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -217,6 +219,7 @@ let package = Package(
                 "StrataServer",
                 "StrataTesting",
                 "StrataTestSupport",
+                .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

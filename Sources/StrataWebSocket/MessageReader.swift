@@ -12,12 +12,19 @@ final class MessageReader: @unchecked Sendable {
     private var iterator: UpgradedConnection.Inbound.AsyncIterator
     private var parser: FrameParser
     private let maxMessageSize: Int
-    /// The message being reassembled from fragments.
-    private var partial: (opcode: Opcode, payload: ByteBuffer, utf8: UTF8Validator)?
+    /// The message being reassembled from fragments (inflated as it comes when compressed).
+    private var partial: (opcode: Opcode, payload: ByteBuffer, utf8: UTF8Validator, compressed: Bool)?
+    private let inflater: MessageInflater?
     private var ended = false
     private let busy = Atomic<Bool>(false)
 
-    init(iterator: UpgradedConnection.Inbound.AsyncIterator, parser: FrameParser, maxMessageSize: Int) {
+    init(
+        iterator: UpgradedConnection.Inbound.AsyncIterator,
+        parser: FrameParser,
+        maxMessageSize: Int,
+        inflater: MessageInflater?
+    ) {
+        self.inflater = inflater
         self.iterator = iterator
         self.parser = parser
         self.maxMessageSize = maxMessageSize
@@ -75,7 +82,7 @@ final class MessageReader: @unchecked Sendable {
     private func handle(_ frame: Frame, socket: WebSocket) async throws -> Outcome? {
         switch frame.opcode {
         case .ping:
-            _ = try? await socket.write([FrameWriter.control(.pong, payload: frame.payload)], size: 0, isData: false)
+            _ = try? await socket.write(.control(FrameWriter.control(.pong, payload: frame.payload)), size: 0)
             return nil
         case .pong:
             return nil
@@ -85,45 +92,72 @@ final class MessageReader: @unchecked Sendable {
             guard self.partial == nil else {
                 throw ProtocolViolation(code: .protocolError, reason: "new message before the last one ended")
             }
-            try self.checkSize(frame.payload.readableBytes)
-            var utf8 = UTF8Validator()
-            if frame.opcode == .text {
-                try Self.validate(frame.payload, with: &utf8)
-            }
-            if frame.fin {
+            var partial = (
+                opcode: frame.opcode, payload: ByteBuffer(), utf8: UTF8Validator(), compressed: frame.rsv1
+            )
+            if !frame.rsv1 && frame.fin {
+                // The common case: one uncompressed frame, its payload used as it is.
+                try self.checkSize(frame.payload.readableBytes)
                 if frame.opcode == .text {
-                    guard utf8.isComplete else {
+                    try Self.validate(frame.payload, with: &partial.utf8)
+                    guard partial.utf8.isComplete else {
                         throw ProtocolViolation(code: .invalidPayload, reason: "text ends inside a character")
                     }
                     return .message(.text(String(buffer: frame.payload)))
                 }
                 return .message(.binary(frame.payload))
             }
-            self.partial = (frame.opcode, frame.payload, utf8)
-            return nil
+            try self.append(frame, to: &partial)
+            return try self.complete(partial, fin: frame.fin)
         case .continuation:
             guard var partial = self.partial else {
                 throw ProtocolViolation(code: .protocolError, reason: "continuation frame without a message")
             }
-            try self.checkSize(partial.payload.readableBytes + frame.payload.readableBytes)
-            if partial.opcode == .text {
-                try Self.validate(frame.payload, with: &partial.utf8)
+            guard !frame.rsv1 else {
+                throw ProtocolViolation(code: .protocolError, reason: "RSV1 on a continuation frame")
             }
             self.partial = nil  // keeps `partial.payload` uniquely referenced while it grows
+            try self.append(frame, to: &partial)
+            return try self.complete(partial, fin: frame.fin)
+        }
+    }
+
+    /// Adds a frame's payload (inflated if the message is compressed) and checks it.
+    private func append(
+        _ frame: Frame, to partial: inout (opcode: Opcode, payload: ByteBuffer, utf8: UTF8Validator, compressed: Bool)
+    ) throws(ProtocolViolation) {
+        let start = partial.payload.writerIndex
+        if partial.compressed {
+            guard let inflater = self.inflater else {
+                throw ProtocolViolation(code: .protocolError, reason: "RSV1 without permessage-deflate")
+            }
+            try inflater.inflate(frame.payload, isLast: frame.fin, into: &partial.payload, limit: self.maxMessageSize)
+        } else {
+            try self.checkSize(partial.payload.readableBytes + frame.payload.readableBytes)
             var payload = frame.payload
             partial.payload.writeBuffer(&payload)
-            guard frame.fin else {
-                self.partial = partial
-                return nil
-            }
-            if partial.opcode == .text {
-                guard partial.utf8.isComplete else {
-                    throw ProtocolViolation(code: .invalidPayload, reason: "text ends inside a character")
-                }
-                return .message(.text(String(buffer: partial.payload)))
-            }
-            return .message(.binary(partial.payload))
         }
+        if partial.opcode == .text {
+            let added = partial.payload.getSlice(at: start, length: partial.payload.writerIndex - start) ?? ByteBuffer()
+            try Self.validate(added, with: &partial.utf8)
+        }
+    }
+
+    /// The message when `fin` ends it; otherwise keeps it for the next frame.
+    private func complete(
+        _ partial: (opcode: Opcode, payload: ByteBuffer, utf8: UTF8Validator, compressed: Bool), fin: Bool
+    ) throws(ProtocolViolation) -> Outcome? {
+        guard fin else {
+            self.partial = partial
+            return nil
+        }
+        if partial.opcode == .text {
+            guard partial.utf8.isComplete else {
+                throw ProtocolViolation(code: .invalidPayload, reason: "text ends inside a character")
+            }
+            return .message(.text(String(buffer: partial.payload)))
+        }
+        return .message(.binary(partial.payload))
     }
 
     private func checkSize(_ size: Int) throws(ProtocolViolation) {

@@ -70,12 +70,17 @@ public final class WebSocket: Sendable {
         var closeDeadline: ContinuousClock.Instant?
     }
 
+    /// The outbound compressor, when permessage-deflate was agreed.
+    let deflater: MessageDeflater?
+
     init(
         connection: UpgradedConnection,
         request: HTTPRequest,
         subprotocol: String?,
-        configuration: WebSocketConfiguration
+        configuration: WebSocketConfiguration,
+        compression: (deflater: MessageDeflater, inflater: MessageInflater)? = nil
     ) {
+        self.deflater = compression?.deflater
         self.request = request
         self.subprotocol = subprotocol
         self.logger = connection.logger
@@ -83,8 +88,9 @@ public final class WebSocket: Sendable {
         self.outbound = connection.outbound
         self.reader = MessageReader(
             iterator: connection.inbound.makeAsyncIterator(),
-            parser: FrameParser(maxFrameSize: configuration.maxFrameSize, allowsRSV1: false),
-            maxMessageSize: configuration.maxMessageSize
+            parser: FrameParser(maxFrameSize: configuration.maxFrameSize, allowsRSV1: compression != nil),
+            maxMessageSize: configuration.maxMessageSize,
+            inflater: compression?.inflater
         )
         let now = ContinuousClock.now
         self.state = Mutex(State(lastHeard: now, lastData: now))
@@ -96,13 +102,19 @@ public final class WebSocket: Sendable {
     /// How the connection ended; `nil` while it is open.
     public var closeReason: WebSocketCloseReason? { self.state.withLock { $0.closeReason } }
 
-    /// Sends a message, cut into frames of ``WebSocketConfiguration/outboundFrameSize``.
+    /// Sends a message, cut into frames of ``WebSocketConfiguration/outboundFrameSize``, and
+    /// compressed when permessage-deflate was agreed and the message is at least
+    /// ``PerMessageDeflate/minimumSize`` bytes, unless `sensitive`.
     ///
+    /// - Parameters:
+    ///   - message: The message.
+    ///   - sensitive: Never compress this message: a secret compressed in one context with
+    ///     attacker-chosen text leaks through the compressed length (CRIME).
     /// - Returns: ``WebSocketSendResult/dropped`` when the queue is full and the policy drops.
     /// - Throws: ``WebSocketClosedError`` after the close started; ``WebSocketSlowConsumerError``
     ///   when the queue is full and the policy closes; the connection's error if it broke.
     @discardableResult
-    public func send(_ message: WebSocketMessage) async throws -> WebSocketSendResult {
+    public func send(_ message: WebSocketMessage, sensitive: Bool = false) async throws -> WebSocketSendResult {
         let payload: ByteBuffer
         let opcode: Opcode
         switch message {
@@ -113,8 +125,10 @@ public final class WebSocket: Sendable {
             payload = bytes
             opcode = .binary
         }
-        let frames = FrameWriter.message(opcode, payload: payload, frameSize: self.configuration.outboundFrameSize)
-        return try await self.write(frames, size: payload.readableBytes, isData: true)
+        let compresses =
+            !sensitive && self.deflater != nil
+            && payload.readableBytes >= (self.configuration.compression?.minimumSize ?? .max)
+        return try await self.write(.message(opcode, payload, compresses: compresses), size: payload.readableBytes)
     }
 
     /// Sends a text message.
@@ -171,7 +185,16 @@ public final class WebSocket: Sendable {
 
     /// Writes the frames of one message (or one control frame) under the write lock, in one
     /// call; nothing is written after the close frame.
-    func write(_ frames: [ByteBuffer], size: Int, isData: Bool) async throws -> WebSocketSendResult {
+    enum Outbound {
+        /// A data message, framed (and compressed) under the lock.
+        case message(Opcode, ByteBuffer, compresses: Bool)
+        /// A control frame, ready.
+        case control(ByteBuffer)
+    }
+
+    func write(_ outbound: Outbound, size: Int) async throws -> WebSocketSendResult {
+        let isData: Bool
+        if case .message = outbound { isData = true } else { isData = false }
         enum Decision {
             case write, closed, drop, overflow(Int)
         }
@@ -208,6 +231,19 @@ public final class WebSocket: Sendable {
         if self.state.withLock({ $0.closeWritten }) {
             if isData { throw WebSocketClosedError() }
             return .dropped
+        }
+        let frames: [ByteBuffer]
+        switch outbound {
+        case .control(let frame):
+            frames = [frame]
+        case .message(let opcode, let payload, let compresses):
+            let frameSize = self.configuration.outboundFrameSize
+            if compresses, let deflater = self.deflater {
+                frames = FrameWriter.message(
+                    opcode, payload: try deflater.compress(payload), frameSize: frameSize, rsv1: true)
+            } else {
+                frames = FrameWriter.message(opcode, payload: payload, frameSize: frameSize)
+            }
         }
         if frames.count == 1 {
             try await self.outbound.write(frames[0])

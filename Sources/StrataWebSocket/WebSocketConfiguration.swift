@@ -58,6 +58,9 @@ public struct WebSocketConfiguration: Sendable {
     public var subprotocols: [String]
     /// Which origins may connect. Default ``WebSocketOriginPolicy/sameOrigin``.
     public var originPolicy: WebSocketOriginPolicy
+    /// permessage-deflate, agreed with clients that offer it; `nil` (the default) never
+    /// compresses. The message limits apply to inflated bytes.
+    public var compression: PerMessageDeflate?
 
     /// The defaults.
     public init() {
@@ -72,6 +75,7 @@ public struct WebSocketConfiguration: Sendable {
         self.closeTimeout = .seconds(5)
         self.subprotocols = []
         self.originPolicy = .sameOrigin
+        self.compression = nil
     }
 
     /// What to do with a send that would queue more than ``maxQueuedBytes``.
@@ -107,6 +111,7 @@ extension WebSocketConfiguration {
         for name in self.subprotocols where name.isEmpty || !name.utf8.allSatisfy(\.isHTTPTokenByte) {
             problems.append("subprotocol \(name.debugDescription) must be an HTTP token")
         }
+        problems += self.compression?.problems() ?? []
         if !problems.isEmpty { throw WebSocketConfigurationError(problems: problems) }
     }
 }

@@ -53,12 +53,26 @@ public struct WebSocketEndpoint: Sendable {
             .upgrade: "websocket", .connection: "Upgrade", .secWebSocketAccept: accepted.accept,
         ]
         if let subprotocol = accepted.subprotocol { fields[.secWebSocketProtocol] = subprotocol }
+        // permessage-deflate, when configured and offered; the zlib streams are made now, so a
+        // failure drops the extension instead of the connection.
+        var compression: (deflater: MessageDeflater, inflater: MessageInflater)?
+        if let deflate = self.configuration.compression,
+            let agreement = DeflateAgreement.negotiate(
+                offers: request.headerFields[values: .secWebSocketExtensions], configuration: deflate),
+            let deflater = try? MessageDeflater(agreement: agreement, configuration: deflate),
+            let inflater = try? MessageInflater(agreement: agreement)
+        {
+            compression = (deflater, inflater)
+            fields[.secWebSocketExtensions] = agreement.responseHeader
+        }
         var response = ServerResponse(status: .switchingProtocols, headerFields: fields)
         let configuration = self.configuration
         let head = request.head
+        let streams = UnsafeTransfer(compression)
         response.upgrade = ConnectionUpgrade { connection in
             let socket = WebSocket(
-                connection: connection, request: head, subprotocol: accepted.subprotocol, configuration: configuration)
+                connection: connection, request: head, subprotocol: accepted.subprotocol, configuration: configuration,
+                compression: streams.value)
             await Self.run(socket, handler: handler)
         }
         return response
@@ -99,6 +113,16 @@ public struct WebSocketEndpoint: Sendable {
         }
         socket.outbound.finish()
     }
+}
+
+/// Carries the zlib streams made for a connection into its upgrade closure.
+///
+/// `@unchecked Sendable`: the streams are made in ``WebSocketEndpoint/upgrade(_:context:handler:)``
+/// and used only by the connection's upgrade closure, which runs once, after the response (and
+/// this value) was handed to the server; nothing else holds them.
+struct UnsafeTransfer<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
 }
 
 /// Pings a quiet client and enforces the pong, idle and close deadlines.
@@ -145,7 +169,7 @@ struct Supervisor {
                 continue
             case .ping:
                 _ = try? await self.socket.write(
-                    [FrameWriter.control(.ping, payload: ByteBuffer(string: "strata"))], size: 0, isData: false)
+                    .control(FrameWriter.control(.ping, payload: ByteBuffer(string: "strata"))), size: 0)
             case .closeIdle:
                 self.socket.logger.debug("closing an idle WebSocket")
                 await self.socket.close(.goingAway, reason: "idle")

@@ -12,7 +12,8 @@ import Testing
         import sys
         from websockets.sync.client import connect
         port, compression = sys.argv[1], sys.argv[2]
-        with connect(f"ws://127.0.0.1:{port}/echo", compression=None if compression == "none" else "deflate",
+        path = "/echo" if compression == "none" else "/deflate"
+        with connect(f"ws://127.0.0.1:{port}{path}", compression=None if compression == "none" else "deflate",
                      max_size=2**24, open_timeout=10, close_timeout=10) as ws:
             print("extensions", ws.response.headers.get("Sec-WebSocket-Extensions"))
             ws.send("hello κόσμε")
@@ -36,6 +37,8 @@ import Testing
                 try ExternalProcess.python(), ["-c", Self.script, "\(port)", compression])
             let lines = output.stdout.split(separator: "\n").map(String.init)
             #expect(lines.contains("text hello κόσμε"), "\(output.stdout) \(output.stderr)")
+            let extensions = lines.first { $0.hasPrefix("extensions") } ?? ""
+            #expect(extensions.contains("permessage-deflate") == (compression == "deflate"), "\(extensions)")
             #expect(lines.contains("binary True"))
             #expect(lines.contains("big True"))
             #expect(lines.contains("pong ok"))

@@ -19,7 +19,28 @@ func webSocketRouter(
     small.maxFrameSize = 1000
     small.maxMessageSize = 2000
     let limited = try WebSocketEndpoint(configuration: small)
+    var deflating = base
+    deflating.compression = deflating.compression ?? PerMessageDeflate()
+    let deflate = try WebSocketEndpoint(configuration: deflating)
+    var deflatingSmall = small
+    deflatingSmall.compression = PerMessageDeflate()
+    let deflateLimited = try WebSocketEndpoint(configuration: deflatingSmall)
     let router = Router<BasicContext>()
+    router.get("/deflate") { request, context in
+        deflate.upgrade(request, context: context) { socket in
+            for try await message in socket.messages { try await socket.send(message) }
+        }
+    }
+    router.get("/deflate-limited") { request, context in
+        deflateLimited.upgrade(request, context: context) { socket in
+            for try await message in socket.messages { try await socket.send(message) }
+        }
+    }
+    router.get("/sensitive") { request, context in
+        deflate.upgrade(request, context: context) { socket in
+            for try await message in socket.messages { try await socket.send(message, sensitive: true) }
+        }
+    }
     router.get("/echo") { request, context in
         echo.upgrade(request, context: context) { socket in
             for try await message in socket.messages { try await socket.send(message) }
