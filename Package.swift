@@ -21,6 +21,7 @@ let package = Package(
         .executable(name: "HelloExample", targets: ["HelloExample"]),
         .executable(name: "CORSExample", targets: ["CORSExample"]),
         .executable(name: "CompressionExample", targets: ["CompressionExample"]),
+        .executable(name: "WebSocketExample", targets: ["WebSocketExample"]),
     ],
     traits: [
         .trait(
@@ -150,6 +151,21 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .executableTarget(
+            name: "WebSocketExample",
+            dependencies: [
+                "Strata",
+                "StrataServer",
+                "StrataWebSocket",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Examples/WebSocket/Sources/WebSocketExample",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
             name: "HelloExample",
             dependencies: [
                 "Strata",
@@ -219,6 +235,7 @@ let package = Package(
                 "StrataServer",
                 "StrataTesting",
                 "StrataTestSupport",
+                "WebSocketExample",
                 .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -188,13 +188,15 @@ public final class WebSocket: Sendable {
     enum Outbound {
         /// A data message, framed (and compressed) under the lock.
         case message(Opcode, ByteBuffer, compresses: Bool)
+        /// A data message framed already (shared by a hub's subscribers).
+        case prepared([ByteBuffer])
         /// A control frame, ready.
         case control(ByteBuffer)
     }
 
     func write(_ outbound: Outbound, size: Int) async throws -> WebSocketSendResult {
         let isData: Bool
-        if case .message = outbound { isData = true } else { isData = false }
+        if case .control = outbound { isData = false } else { isData = true }
         enum Decision {
             case write, closed, drop, overflow(Int)
         }
@@ -236,6 +238,8 @@ public final class WebSocket: Sendable {
         switch outbound {
         case .control(let frame):
             frames = [frame]
+        case .prepared(let prepared):
+            frames = prepared
         case .message(let opcode, let payload, let compresses):
             let frameSize = self.configuration.outboundFrameSize
             if compresses, let deflater = self.deflater {

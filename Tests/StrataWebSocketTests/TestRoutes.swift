@@ -123,6 +123,39 @@ func webSocketRouter(
             }
         }
     }
+    // Chat rooms on two hubs: one closes slow members, one drops their oldest messages.
+    let hubs = [
+        "close": WebSocketHub(outboxLimit: 256 << 10, policy: .close),
+        "drop": WebSocketHub(outboxLimit: 256 << 10, policy: .dropOldest),
+    ]
+    router.get("/chat/:hub") { request, context in
+        guard let hub = hubs[String(context.values.routeParameters["hub"] ?? "")] else {
+            return ServerResponse(status: .notFound)
+        }
+        return echo.upgrade(request, context: context) { socket in
+            try await hub.join(socket) { member in
+                member.subscribe(to: "room")
+                for try await message in socket.messages { hub.publish(message, to: "room") }
+            }
+        }
+    }
+    router.get("/publish/:hub/:count/:size") { _, context in
+        let parameters = context.values.routeParameters
+        guard let hub = hubs[String(parameters["hub"] ?? "")], let count = Int(parameters["count"] ?? ""),
+            let size = Int(parameters["size"] ?? "")
+        else { return ServerResponse(status: .badRequest) }
+        var deliveries = 0
+        for index in 0..<count {
+            // Each message starts with its number, padded to `size` bytes.
+            let text = "\(index) " + String(repeating: "x", count: max(0, size - 12))
+            deliveries += hub.publish(.text(text), to: "room")
+        }
+        return ServerResponse(status: .ok, body: ResponseBody(string: "\(deliveries)"))
+    }
+    router.get("/count/:hub") { _, context in
+        let count = hubs[String(context.values.routeParameters["hub"] ?? "")]?.subscriberCount(of: "room") ?? -1
+        return ServerResponse(status: .ok, body: ResponseBody(string: "\(count)"))
+    }
     return router
 }
 

@@ -1,0 +1,80 @@
+import Foundation
+import HTTPTypes
+import Strata
+import StrataServer
+import StrataTestSupport
+import StrataTesting
+import StrataWebSocket
+import Testing
+
+@testable import WebSocketExample
+
+/// The example over real sockets: Python's websockets in the chat, and Chromium on the page.
+@Suite struct WebSocketExampleTests {
+    @Test func pythonClientsChatInARoomWithAndWithoutCompression() async throws {
+        let script = """
+            import sys
+            from websockets.sync.client import connect
+            port = sys.argv[1]
+            url = f"ws://127.0.0.1:{port}/chat?room=python"
+            with connect(url, compression="deflate") as alice, connect(url, compression=None) as bob:
+                print("alice", alice.response.headers.get("Sec-WebSocket-Extensions"))
+                print("bob", bob.response.headers.get("Sec-WebSocket-Extensions"))
+                print("alice sees", alice.recv(timeout=10))
+                alice.send("alice: hi bob " + "!" * 200)
+                print("bob got", bob.recv(timeout=10)[:13])
+                print("alice got", alice.recv(timeout=10)[:13])
+            """
+        try await withLiveServer(responder: try buildResponder()) { port in
+            let output = try await ExternalProcess.run(try ExternalProcess.python(), ["-c", script, "\(port)"])
+            let lines = output.stdout.split(separator: "\n").map(String.init)
+            #expect(lines.contains("alice permessage-deflate"), "\(output.stdout) \(output.stderr)")
+            #expect(lines.contains("bob None"))
+            #expect(lines.contains("alice sees * someone joined python"))
+            #expect(lines.contains("bob got alice: hi bob"))
+            #expect(lines.contains("alice got alice: hi bob"))
+        }
+    }
+
+    @Test func chromiumChatsThroughTheExamplePage() async throws {
+        let hub = WebSocketHub()
+        let router = try buildResponder(hub: hub)
+        // Holds the page's load event until the browser joined the room and left it again.
+        router.get("/wait") { _, _ in
+            let deadline = ContinuousClock.now + .seconds(30)
+            var joined = false
+            while ContinuousClock.now < deadline {
+                let members = hub.subscriberCount(of: "browser")
+                if members > 0 { joined = true }
+                if joined && members == 0 { break }
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            return ServerResponse(status: .noContent)
+        }
+        try await withLiveServer(responder: router) { port in
+            let profile = FileManager.default.temporaryDirectory.appendingPathComponent(
+                "strata-chromium-\(UUID().uuidString)")
+            defer { try? FileManager.default.removeItem(at: profile) }
+            let output = try await ExternalProcess.run(
+                try ExternalProcess.chromium(),
+                [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                    "--user-data-dir=\(profile.path)", "--dump-dom",
+                    "http://127.0.0.1:\(port)/?auto=chromium&room=browser",
+                ],
+                timeout: .seconds(90)
+            )
+            let status =
+                output.stdout.components(separatedBy: "<span id=\"status\">").dropFirst().first?.prefix(40) ?? ""
+            #expect(status.hasPrefix("echoed<"), "status: \(status); \(output.stderr.suffix(800))")
+            #expect(output.stdout.contains("chromium: hello from the browser"))
+        }
+    }
+
+    @Test func roomNamesAreSanitised() {
+        #expect(roomName("room=kitchen") == "kitchen")
+        #expect(roomName("a=1&room=b-2_c") == "b-2_c")
+        #expect(roomName("room=../etc") == "lobby")
+        #expect(roomName(nil) == "lobby")
+    }
+}
