@@ -10,6 +10,7 @@ let package = Package(
         .package(name: "Strata", path: "../"),
         .package(url: "https://github.com/ordo-one/benchmark.git", from: "1.38.1", traits: ["MallocInterposer"]),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
@@ -40,6 +41,24 @@ let package = Package(
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
             path: "Peers/HummingbirdPeer"
+        ),
+        // The peer `scripts/bench-websocket.sh` runs side by side with WebSocketExample's /echo.
+        .executableTarget(
+            name: "HummingbirdWebSocketPeer",
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+            ],
+            path: "Peers/HummingbirdWebSocketPeer"
+        ),
+        // The load generator of `scripts/bench-websocket.sh`.
+        .executableTarget(
+            name: "WebSocketLoad",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "Tools/WebSocketLoad"
         ),
     ]
 )

@@ -9,7 +9,7 @@ bash scripts/validate.sh
 export STRATA_PYTHON="$PWD/.venv/bin/python"
 
 # The light targets must stay light: build each alone and check what got compiled.
-if [ $# -eq 0 ]; then bash scripts/check-independence.sh Strata StrataCORS StrataCompression; fi
+if [ $# -eq 0 ]; then bash scripts/check-independence.sh Strata StrataCORS StrataCompression StrataWebSocket; fi
 
 # Every opt-in trait on, so the code behind them is tested too.
 TRAITS="Brotli,Zstd"

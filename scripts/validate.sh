@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dirs=(Sources Tests Examples Package.swift)
-[ -d Benchmarks ] && dirs+=(Benchmarks/Package.swift Benchmarks/Benchmarks Benchmarks/Peers)
+[ -d Benchmarks ] && dirs+=(Benchmarks/Package.swift Benchmarks/Benchmarks Benchmarks/Peers Benchmarks/Tools)
 existing=()
 for d in "${dirs[@]}"; do [ -e "$d" ] && existing+=("$d"); done
 swift format lint --strict --recursive "${existing[@]}"

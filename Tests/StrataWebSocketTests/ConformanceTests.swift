@@ -32,13 +32,17 @@ import Testing
                 try await client.sendText(text)
                 let echoedText = try #require(try await client.readMessage())
                 #expect(echoedText.opcode == 0x1)
-                #expect(echoedText.payload == Array(text.utf8))
+                // Compared outside #expect: a failing comparison of megabytes would make the test
+                // library diff them for ever.
+                let sameText = echoedText.payload == Array(text.utf8)
+                #expect(sameText, "text echo of \(echoedText.payload.count) bytes differs")
                 #expect(echoedText.frames == max(1, (length + 65535) / 65536), "cut into 64 KiB frames")
                 let bytes = (0..<length).map { UInt8(truncatingIfNeeded: $0 &* 31) }
                 try await client.send(opcode: 0x2, payload: bytes)
                 let echoedBinary = try #require(try await client.readMessage())
                 #expect(echoedBinary.opcode == 0x2)
-                #expect(echoedBinary.payload == bytes)
+                let sameBinary = echoedBinary.payload == bytes
+                #expect(sameBinary, "binary echo of \(echoedBinary.payload.count) bytes differs")
             }
         }
     }
@@ -51,7 +55,8 @@ import Testing
                     try await client.connection.send(bytes: piece)
                 }
                 let echoed = try #require(try await client.readFrame())
-                #expect(echoed.payload == Array(repeating: 0xAB, count: 65536))
+                let same = echoed.payload == Array(repeating: 0xAB, count: 65536)
+                #expect(same, "echo of \(echoed.payload.count) bytes differs")
             }
         }
     }
@@ -348,7 +353,8 @@ import Testing
                     if frame.fin { break }
                 }
                 #expect(frameCount == 64)
-                #expect(received == bytes)
+                let same = received == bytes
+                #expect(same, "echo of \(received.count) bytes differs")
             }
         }
     }
