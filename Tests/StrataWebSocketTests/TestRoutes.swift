@@ -128,11 +128,15 @@ func webSocketRouter(
         "close": WebSocketHub(outboxLimit: 256 << 10, policy: .close),
         "drop": WebSocketHub(outboxLimit: 256 << 10, policy: .dropOldest),
     ]
+    // A slow member's close frame waits behind what it has not read; give it time to read.
+    var patient = base
+    patient.closeTimeout = .seconds(60)
+    let chat = try WebSocketEndpoint(configuration: patient)
     router.get("/chat/:hub") { request, context in
         guard let hub = hubs[String(context.values.routeParameters["hub"] ?? "")] else {
             return ServerResponse(status: .notFound)
         }
-        return echo.upgrade(request, context: context) { socket in
+        return chat.upgrade(request, context: context) { socket in
             try await hub.join(socket) { member in
                 member.subscribe(to: "room")
                 for try await message in socket.messages { hub.publish(message, to: "room") }

@@ -112,7 +112,11 @@ final class WSTestClient {
         if masked {
             let key: [UInt8] = [0x37, 0xFA, 0x21, 0x3D]
             frame.writeBytes(key)
-            frame.writeBytes(payload.enumerated().map { $0.element ^ key[$0.offset % 4] })
+            var masked = payload
+            masked.withUnsafeMutableBufferPointer { bytes in
+                for index in bytes.indices { bytes[index] ^= key[index & 3] }
+            }
+            frame.writeBytes(masked)
         } else {
             frame.writeBytes(payload)
         }
