@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "StrataCORS", targets: ["StrataCORS"]),
         .library(name: "StrataCompression", targets: ["StrataCompression"]),
         .library(name: "StrataWebSocket", targets: ["StrataWebSocket"]),
+        .library(name: "StrataHummingbird", targets: ["StrataHummingbird"]),
         .executable(name: "HelloExample", targets: ["HelloExample"]),
         .executable(name: "CORSExample", targets: ["CORSExample"]),
         .executable(name: "CompressionExample", targets: ["CompressionExample"]),
@@ -32,6 +33,10 @@ let package = Package(
             name: "Zstd",
             description: "The zstd content coding in StrataCompression, through the system libzstd (libzstd-dev)."
         ),
+        .trait(
+            name: "Hummingbird",
+            description: "StrataHummingbird: any Strata middleware stack as one Hummingbird 2 middleware."
+        ),
         .default(enabledTraits: []),
     ],
     dependencies: [
@@ -42,6 +47,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/adam-fowler/compress-nio.git", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        // Only the StrataHummingbird target uses it, and only with the Hummingbird trait on.
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
     ],
     targets: [
         // The shared protocol: swift-http-types, NIOCore and swift-log only.
@@ -150,6 +157,19 @@ let package = Package(
             path: "Examples/CORS/Sources/CORSExample",
             swiftSettings: swiftSettings
         ),
+        // The Hummingbird adapter: empty unless the Hummingbird trait is on.
+        .target(
+            name: "StrataHummingbird",
+            dependencies: [
+                "Strata",
+                .product(name: "Hummingbird", package: "hummingbird", condition: .when(traits: ["Hummingbird"])),
+                .product(name: "HummingbirdCore", package: "hummingbird", condition: .when(traits: ["Hummingbird"])),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "WebSocketExample",
             dependencies: [
@@ -237,6 +257,25 @@ let package = Package(
                 "StrataTestSupport",
                 "WebSocketExample",
                 .product(name: "CompressNIO", package: "compress-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "StrataAdapterTests",
+            dependencies: [
+                "Strata",
+                "StrataCORS",
+                "StrataCompression",
+                "StrataHummingbird",
+                "StrataServer",
+                "StrataTesting",
+                "StrataTestSupport",
+                .product(name: "Hummingbird", package: "hummingbird", condition: .when(traits: ["Hummingbird"])),
+                .product(name: "HummingbirdCore", package: "hummingbird", condition: .when(traits: ["Hummingbird"])),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
