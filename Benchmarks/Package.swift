@@ -7,7 +7,7 @@ let package = Package(
     name: "StrataBenchmarks",
     platforms: [.macOS(.v15)],
     dependencies: [
-        .package(name: "Strata", path: "../"),
+        .package(name: "Strata", path: "../", traits: ["Hummingbird"]),
         .package(url: "https://github.com/ordo-one/benchmark.git", from: "1.38.1", traits: ["MallocInterposer"]),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
@@ -50,6 +50,18 @@ let package = Package(
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
             ],
             path: "Peers/HummingbirdWebSocketPeer"
+        ),
+        // The peer `scripts/bench-adapters.sh` runs twice: Hummingbird's CORS, and StrataCORS
+        // through the adapter.
+        .executableTarget(
+            name: "HummingbirdCORSPeer",
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Strata", package: "Strata"),
+                .product(name: "StrataCORS", package: "Strata"),
+                .product(name: "StrataHummingbird", package: "Strata"),
+            ],
+            path: "Peers/HummingbirdCORSPeer"
         ),
         // The load generator of `scripts/bench-websocket.sh`.
         .executableTarget(

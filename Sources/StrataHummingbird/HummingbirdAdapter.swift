@@ -56,15 +56,31 @@ where Middleware.Context == HummingbirdContext<Context> {
         context: Context,
         next: (HummingbirdCore.Request, Context) async throws -> HummingbirdCore.Response
     ) async throws -> HummingbirdCore.Response {
-        let length = request.headers[.contentLength].flatMap { Int($0) }
+        // A request without a body (no Content-Length, no Transfer-Encoding) stays without one:
+        // nothing to bridge, and Hummingbird's own (empty) body goes on to `next`.
+        let hasBody = request.headers[.transferEncoding] != nil || (request.headers[.contentLength] ?? "0") != "0"
         let strataRequest = ServerRequest(
-            head: request.head, body: Strata.RequestBody(stream: request.body, expectedLength: length))
+            head: request.head,
+            body: hasBody
+                ? Strata.RequestBody(
+                    stream: request.body, expectedLength: request.headers[.contentLength].flatMap { Int($0) })
+                : .empty
+        )
         let response: ServerResponse
         do {
             response = try await self.middleware.handle(strataRequest, context: HummingbirdContext(base: context)) {
-                request, context in
-                let inner = HummingbirdCore.Request(
-                    head: request.head, body: HummingbirdCore.RequestBody(asyncSequence: request.body))
+                strataRequest, context in
+                let unchangedBody = !hasBody && strataRequest.body.expectedLength == 0
+                let inner: HummingbirdCore.Request
+                if unchangedBody && strataRequest.head == request.head {
+                    inner = request  // untouched by the stack: no new request, no URI parse
+                } else {
+                    inner = HummingbirdCore.Request(
+                        head: strataRequest.head,
+                        body: unchangedBody
+                            ? request.body : HummingbirdCore.RequestBody(asyncSequence: strataRequest.body)
+                    )
+                }
                 let answer: HummingbirdCore.Response
                 do {
                     answer = try await next(inner, context.base)
@@ -74,12 +90,7 @@ where Middleware.Context == HummingbirdContext<Context> {
                     answer = try error.response(from: inner, context: context.base)
                 }
                 return ServerResponse(
-                    status: answer.status,
-                    headerFields: answer.headers,
-                    body: Strata.ResponseBody(contentLength: answer.body.contentLength) { writer in
-                        try await answer.body.write(StrataWriterForHummingbird(writer))
-                    }
-                )
+                    status: answer.status, headerFields: answer.headers, body: try await Self.bridge(answer.body))
             }
         } catch let error as any Strata.HTTPResponseError {
             response = ServerResponse(error: error)
@@ -89,6 +100,11 @@ where Middleware.Context == HummingbirdContext<Context> {
             return HummingbirdCore.Response(status: .notImplemented)
         }
         let body = response.body
+        if let buffer = body.buffer {
+            // In memory: Hummingbird's own buffer body, its fastest path.
+            return HummingbirdCore.Response(
+                status: response.status, headers: response.headerFields, body: .init(byteBuffer: buffer))
+        }
         return HummingbirdCore.Response(
             status: response.status,
             headers: response.headerFields,
@@ -98,6 +114,50 @@ where Middleware.Context == HummingbirdContext<Context> {
                 try await strataWriter.finish(trailers: nil)
             }
         )
+    }
+
+    /// Bodies of a known length up to this are taken into memory when they come back from
+    /// Hummingbird, so Strata middlewares see a buffer (compressed in one call, exact length).
+    static var smallBodyLimit: Int { 16 << 10 }
+
+    /// A Hummingbird response body as a Strata one: small known-length bodies as a buffer (a
+    /// Hummingbird buffer body hands over its buffer, uncopied), the rest streamed as written.
+    static func bridge(_ body: HummingbirdCore.ResponseBody) async throws -> Strata.ResponseBody {
+        if let length = body.contentLength, length <= Self.smallBodyLimit {
+            let collector = BodyCollector()
+            try await body.write(collector)
+            if collector.state.trailers == nil { return Strata.ResponseBody(buffer: collector.state.buffer) }
+            let (buffer, trailers) = (collector.state.buffer, collector.state.trailers)
+            return Strata.ResponseBody(contentLength: buffer.readableBytes) { writer in
+                try await writer.write(buffer)
+                try await writer.finish(trailers: trailers)
+            }
+        }
+        return Strata.ResponseBody(contentLength: body.contentLength) { writer in
+            try await body.write(StrataWriterForHummingbird(writer))
+        }
+    }
+}
+
+/// Takes a small Hummingbird body into memory.
+final class BodyCollector: HummingbirdCore.ResponseBodyWriter {
+    struct State {
+        var buffer = ByteBuffer()
+        var trailers: HTTPFields?
+    }
+    var state = State()
+
+    func write(_ buffer: ByteBuffer) async throws {
+        if self.state.buffer.readableBytes == 0 {
+            self.state.buffer = buffer
+        } else {
+            var buffer = buffer
+            self.state.buffer.writeBuffer(&buffer)
+        }
+    }
+
+    func finish(_ trailingHeaders: HTTPFields?) async throws {
+        self.state.trailers = trailingHeaders
     }
 }
 
