@@ -9,6 +9,7 @@
 # Both servers and wrk share this machine's cores: read the figures as ratios.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/bench-lib.sh
 RUNS="${RUNS:-5}"
 DURATION="${DURATION:-10s}"
 CONNECTIONS="${CONNECTIONS:-64}"
@@ -34,7 +35,6 @@ for port in "$NATIVE_PORT" "$STRATA_PORT"; do
 done
 
 rps() { wrk -t1 -c"$CONNECTIONS" -d"$DURATION" -H 'Origin: https://app.example' "$1" | awk '/Requests\/sec/ {print $2}'; }
-median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 : >"$work/native"
 : >"$work/strata"
 echo "== Hummingbird GET / with Origin, $RUNS alternating runs of wrk -t1 -c$CONNECTIONS -d$DURATION"

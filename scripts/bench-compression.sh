@@ -8,6 +8,7 @@
 # The servers and wrk share this machine's cores: read the figures as ratios.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/bench-lib.sh
 RUNS="${RUNS:-5}"
 DURATION="${DURATION:-10s}"
 CONNECTIONS="${CONNECTIONS:-32}"
@@ -74,7 +75,6 @@ curl -s -H 'Accept-Encoding: gzip' "http://127.0.0.1:$NGINX_PORT/big" | gunzip |
 echo "body: $original bytes; gzip level 6: strata $ours_size bytes ($(awk -v a="$ours_size" -v b="$original" 'BEGIN {printf "%.3f", a/b}')), nginx $nginx_size bytes ($(awk -v a="$nginx_size" -v b="$original" 'BEGIN {printf "%.3f", a/b}'))"
 
 rps() { wrk -t1 -c"$CONNECTIONS" -d"$DURATION" -H 'Accept-Encoding: gzip' "$1" | awk '/Requests\/sec/ {print $2}'; }
-median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 
 : >"$work/ours"
 : >"$work/nginx"

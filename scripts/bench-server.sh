@@ -8,6 +8,7 @@
 # Both servers and wrk share this machine's cores: the figures are relative, read them as ratios.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/bench-lib.sh
 RUNS="${RUNS:-5}"
 DURATION="${DURATION:-10s}"
 CONNECTIONS="${CONNECTIONS:-64}"
@@ -56,7 +57,6 @@ run_wrk() {
     echo "$rps $p99"
 }
 
-median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 
 bench() {
     local name="$1" path="$2" script="$3"

@@ -11,6 +11,7 @@
 # Everything shares this machine's cores: read the figures as ratios.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/bench-lib.sh
 RUNS="${RUNS:-5}"
 SECONDS_PER_RUN="${SECONDS_PER_RUN:-10}"
 CONNECTIONS="${CONNECTIONS:-50}"
@@ -66,7 +67,6 @@ run() {
     awk -v r="$rate" -v a="$p50" -v b="$p99" -v s="$((after - before))" -v l="$load_ticks" -v hz="$hz" -v e="$elapsed" \
         'BEGIN {printf "%s %s %s %.0f %.0f\n", r, a, b, 100 * s / hz / e, 100 * l / hz / e}'
 }
-median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 
 for size in $SIZES; do
     : >"$work/ours"

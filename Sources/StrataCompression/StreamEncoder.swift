@@ -75,19 +75,26 @@ extension StreamEncoder {
                 try await emit(output)
                 output = allocator.buffer(capacity: window)
             }
-            let step = try input.withUnsafeReadableBytes { inputBytes in
-                try output.withUnsafeMutableWritableBytes { outputBytes in
-                    try self.step(
-                        input: UnsafeRawBufferPointer(rebasing: inputBytes[offset...]),
-                        output: outputBytes,
-                        operation: operation
-                    )
-                }
-            }
-            offset += step.consumed
-            output.moveWriterIndex(forwardBy: step.produced)
-            if step.complete { return }
+            if try self.step(input, from: &offset, into: &output, operation) { return }
         }
+    }
+
+    /// One call of the encoder from `input` at `offset` into `output`'s free space, both moved
+    /// on; `true` when the operation is complete.
+    private func step(
+        _ input: ByteBuffer, from offset: inout Int, into output: inout ByteBuffer, _ operation: EncoderOperation
+    ) throws -> Bool {
+        let start = offset
+        let step = try input.withUnsafeReadableBytes { inputBytes in
+            try output.withUnsafeMutableWritableBytes { outputBytes in
+                try self.step(
+                    input: UnsafeRawBufferPointer(rebasing: inputBytes[start...]), output: outputBytes,
+                    operation: operation)
+            }
+        }
+        offset += step.consumed
+        output.moveWriterIndex(forwardBy: step.produced)
+        return step.complete
     }
 
     /// Compresses all of `input` and ends the stream, into one buffer sized by ``bound(_:)``.
@@ -97,18 +104,7 @@ extension StreamEncoder {
         func run(_ operation: EncoderOperation) throws {
             while true {
                 if output.writableBytes == 0 { output.reserveCapacity(minimumWritableBytes: 4096) }
-                let step = try input.withUnsafeReadableBytes { inputBytes in
-                    try output.withUnsafeMutableWritableBytes { outputBytes in
-                        try self.step(
-                            input: UnsafeRawBufferPointer(rebasing: inputBytes[offset...]),
-                            output: outputBytes,
-                            operation: operation
-                        )
-                    }
-                }
-                offset += step.consumed
-                output.moveWriterIndex(forwardBy: step.produced)
-                if step.complete { return }
+                if try self.step(input, from: &offset, into: &output, operation) { return }
             }
         }
         switch padding > 0 ? self.paddingPlacement : .none {

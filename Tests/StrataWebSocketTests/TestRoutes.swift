@@ -26,29 +26,19 @@ func webSocketRouter(
     deflatingSmall.compression = PerMessageDeflate()
     let deflateLimited = try WebSocketEndpoint(configuration: deflatingSmall)
     let router = Router<BasicContext>()
-    router.get("/deflate") { request, context in
-        deflate.upgrade(request, context: context) { socket in
-            for try await message in socket.messages { try await socket.send(message) }
-        }
-    }
-    router.get("/deflate-limited") { request, context in
-        deflateLimited.upgrade(request, context: context) { socket in
-            for try await message in socket.messages { try await socket.send(message) }
+    // Echo endpoints: every message back as it came.
+    for (path, endpoint) in [
+        ("/deflate", deflate), ("/deflate-limited", deflateLimited), ("/echo", echo), ("/limited", limited),
+    ] {
+        router.get(path) { request, context in
+            endpoint.upgrade(request, context: context) { socket in
+                for try await message in socket.messages { try await socket.send(message) }
+            }
         }
     }
     router.get("/sensitive") { request, context in
         deflate.upgrade(request, context: context) { socket in
             for try await message in socket.messages { try await socket.send(message, sensitive: true) }
-        }
-    }
-    router.get("/echo") { request, context in
-        echo.upgrade(request, context: context) { socket in
-            for try await message in socket.messages { try await socket.send(message) }
-        }
-    }
-    router.get("/limited") { request, context in
-        limited.upgrade(request, context: context) { socket in
-            for try await message in socket.messages { try await socket.send(message) }
         }
     }
     router.get("/throws") { request, context in
