@@ -61,17 +61,17 @@ func withHost(_ host: Host, _ body: @escaping @Sendable (Int) async throws -> Vo
                     }
                 })
         }
-        let stack = MiddlewareStack(BasicContext.self) {
-            try! CORSMiddleware<BasicContext>(configuration: corsConfiguration())
-            try! ResponseCompressionMiddleware<BasicContext>()
+        let stack = try MiddlewareStack(BasicContext.self) {
+            try CORSMiddleware<BasicContext>(configuration: corsConfiguration())
+            try ResponseCompressionMiddleware<BasicContext>()
         }
         try await withLiveServer(responder: stack.wrapping(router)) { port in try await body(port) }
     #if Hummingbird
     case .hummingbird:
         let router = Hummingbird.Router(context: BasicRequestContext.self)
-        let stack = MiddlewareStack(HummingbirdContext<BasicRequestContext>.self) {
-            try! CORSMiddleware<HummingbirdContext<BasicRequestContext>>(configuration: corsConfiguration())
-            try! ResponseCompressionMiddleware<HummingbirdContext<BasicRequestContext>>()
+        let stack = try MiddlewareStack(HummingbirdContext<BasicRequestContext>.self) {
+            try CORSMiddleware<HummingbirdContext<BasicRequestContext>>(configuration: corsConfiguration())
+            try ResponseCompressionMiddleware<HummingbirdContext<BasicRequestContext>>()
         }
         router.add(middleware: StrataMiddleware(stack))
         router.get("/big") { _, _ in

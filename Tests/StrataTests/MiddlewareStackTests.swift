@@ -42,6 +42,22 @@ enum SeenKey: RequestValueKey { typealias Value = [String] }
         #expect(response.headerFields[.vary] == "c, b, a")
     }
 
+    struct RefusedConfiguration: Error {}
+
+    @Test func aMiddlewareThatRefusesItsConfigurationFailsTheStack() throws {
+        func make(_ valid: Bool) throws -> TagMiddleware<BasicContext> {
+            guard valid else { throw RefusedConfiguration() }
+            return TagMiddleware<BasicContext>(name: "ok")
+        }
+        #expect(throws: RefusedConfiguration.self) {
+            try MiddlewareStack(BasicContext.self) {
+                try make(true)
+                try make(false)
+            }
+        }
+        _ = try MiddlewareStack(BasicContext.self) { try make(true) }
+    }
+
     @Test func conditionalMiddlewares() async throws {
         for flag in [true, false] {
             let stack = MiddlewareStack(BasicContext.self) {

@@ -131,13 +131,14 @@ public struct MiddlewareStack<Middleware: HTTPMiddleware>: HTTPMiddleware {
     /// The composed middleware.
     public let middleware: Middleware
 
-    /// Builds a stack from the middlewares listed in `build`, outermost first.
+    /// Builds a stack from the middlewares listed in `build`, outermost first. The list may
+    /// `try` (middlewares validate their configuration at init); the error is rethrown.
     @inlinable
     public init<Context>(
         _ context: Context.Type = Context.self,
-        @MiddlewareStackBuilder<Context> _ build: () -> Middleware
-    ) where Middleware.Context == Context {
-        self.middleware = build()
+        @MiddlewareStackBuilder<Context> _ build: () throws -> Middleware
+    ) rethrows where Middleware.Context == Context {
+        self.middleware = try build()
     }
 
     @inlinable
