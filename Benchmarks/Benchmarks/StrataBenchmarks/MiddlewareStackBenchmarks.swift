@@ -58,4 +58,5 @@ let benchmarks: @Sendable () -> Void = {
 
     corsBenchmarks()
     compressionBenchmarks()
+    webSocketBenchmarks()
 }
