@@ -53,26 +53,36 @@ public struct WebSocketEndpoint: Sendable {
             .upgrade: "websocket", .connection: "Upgrade", .secWebSocketAccept: accepted.accept,
         ]
         if let subprotocol = accepted.subprotocol { fields[.secWebSocketProtocol] = subprotocol }
-        // permessage-deflate, when configured and offered; the zlib streams are made now, so a
-        // failure drops the extension instead of the connection.
-        var compression: (deflater: MessageDeflater, inflater: MessageInflater)?
-        if let deflate = self.configuration.compression,
-            let agreement = DeflateAgreement.negotiate(
-                offers: request.headerFields[values: .secWebSocketExtensions], configuration: deflate),
-            let deflater = try? MessageDeflater(agreement: agreement, configuration: deflate),
-            let inflater = try? MessageInflater(agreement: agreement)
-        {
-            compression = (deflater, inflater)
-            fields[.secWebSocketExtensions] = agreement.responseHeader
+        // permessage-deflate, when configured and offered. The zlib streams belong to the
+        // connection, so they are made in its upgrade closure.
+        var agreement: DeflateAgreement?
+        if let deflate = self.configuration.compression {
+            agreement = DeflateAgreement.negotiate(
+                offers: request.headerFields[values: .secWebSocketExtensions], configuration: deflate)
+            if let agreement { fields[.secWebSocketExtensions] = agreement.responseHeader }
         }
         var response = ServerResponse(status: .switchingProtocols, headerFields: fields)
         let configuration = self.configuration
         let head = request.head
-        let streams = UnsafeTransfer(compression)
+        let agreed = agreement
         response.upgrade = ConnectionUpgrade { connection in
+            var compression: (deflater: MessageDeflater, inflater: MessageInflater)?
+            if let agreed, let deflate = configuration.compression {
+                do {
+                    compression = (
+                        try MessageDeflater(agreement: agreed, configuration: deflate),
+                        try MessageInflater(agreement: agreed)
+                    )
+                } catch {
+                    // The client was promised compression: without zlib there is no connection.
+                    connection.logger.error("zlib refused a permessage-deflate stream", metadata: ["error": "\(error)"])
+                    connection.outbound.finish()
+                    return
+                }
+            }
             let socket = WebSocket(
                 connection: connection, request: head, subprotocol: accepted.subprotocol, configuration: configuration,
-                compression: streams.value)
+                compression: compression)
             await Self.run(socket, handler: handler)
         }
         return response
@@ -113,16 +123,6 @@ public struct WebSocketEndpoint: Sendable {
         }
         socket.outbound.finish()
     }
-}
-
-/// Carries the zlib streams made for a connection into its upgrade closure.
-///
-/// `@unchecked Sendable`: the streams are made in ``WebSocketEndpoint/upgrade(_:context:handler:)``
-/// and used only by the connection's upgrade closure, which runs once, after the response (and
-/// this value) was handed to the server; nothing else holds them.
-struct UnsafeTransfer<Value>: @unchecked Sendable {
-    let value: Value
-    init(_ value: Value) { self.value = value }
 }
 
 /// Pings a quiet client and enforces the pong, idle and close deadlines.
