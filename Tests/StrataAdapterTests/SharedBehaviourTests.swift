@@ -190,3 +190,41 @@ func curl(_ arguments: [String], port: Int, path: String) async throws -> (head:
         }
     }
 }
+
+#if Hummingbird
+/// A Strata middleware that answers every request with an upgrade, as a WebSocket route would.
+struct UpgradeEverything<Context: MiddlewareContext>: HTTPMiddleware {
+    func handle(
+        _ request: ServerRequest, context: Context, next: (ServerRequest, Context) async throws -> ServerResponse
+    ) async throws -> ServerResponse {
+        var response = ServerResponse(status: .switchingProtocols, headerFields: [.upgrade: "echo"])
+        response.upgrade = ConnectionUpgrade { _ in }
+        return response
+    }
+}
+
+@Suite struct HummingbirdAdapterLimitTests {
+    /// Hummingbird upgrades in its pipeline, before routing: a Strata upgrade cannot be honoured
+    /// and gets a 501 instead of a 101 that would leave the client hanging.
+    @Test func aStrataUpgradeInsideHummingbirdIsAnswered501() async throws {
+        let router = Hummingbird.Router(context: BasicRequestContext.self)
+        router.add(middleware: StrataMiddleware(UpgradeEverything<HummingbirdContext<BasicRequestContext>>()))
+        router.get("/") { _, _ in "not reached" }
+        let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
+        let logger = Logger(label: "strata.test.hummingbird")
+        let app = Application(
+            router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            onServerRunning: { continuation.yield($0.localAddress?.port ?? 0) }, logger: logger)
+        let group = ServiceGroup(configuration: .init(services: [app], logger: logger))
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            var iterator = ports.makeAsyncIterator()
+            let port = try #require(await iterator.next())
+            let answer = try await curl(["-H", "Upgrade: echo", "-H", "Connection: upgrade"], port: port, path: "/")
+            #expect(answer.head.hasPrefix("http/1.1 501"), "\(answer.head)")
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+    }
+}
+#endif

@@ -87,4 +87,24 @@ import Testing
             }
         }
     }
+
+    @Test func dropNewestKeepsTheOldestMessagesForASlowMember() async throws {
+        try await withLiveServer(responder: try webSocketRouter()) { port in
+            try await WSTestClient.with(port: port, path: "/chat/newest", pausing: true) { slow in
+                #expect(try await Self.waitFor("/count/newest", toBe: "1", port: port))
+                // With one member, the publish reports how many messages were queued for it.
+                let queued = try #require(Int(try await Self.get("/publish/newest/400/32768", port: port)))
+                var numbers: [Int] = []
+                for _ in 0..<queued {
+                    let message = try #require(try await slow.readMessage(timeout: .seconds(10)))
+                    let text = String(decoding: message.payload.prefix(12), as: UTF8.self)
+                    numbers.append(Int(text.split(separator: " ")[0]) ?? -1)
+                }
+                #expect(numbers.first == 0, "the oldest message stays")
+                #expect(numbers.count < 400, "newer ones were dropped")
+                #expect(numbers.last != 399)
+                #expect(numbers == numbers.sorted(), "in order")
+            }
+        }
+    }
 }

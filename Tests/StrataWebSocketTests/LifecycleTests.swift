@@ -169,4 +169,16 @@ import Testing
             }
         }
     }
+
+    @Test func aSecondConcurrentReaderIsRefused() async throws {
+        try await withLiveServer(responder: try webSocketRouter()) { port in
+            try await WSTestClient.with(port: port, path: "/two-readers") { client in
+                #expect(try await client.readMessage()?.payload == Array("refused a second reader".utf8))
+                try await client.sendText("still served")  // the first reader goes on
+                try await client.send(opcode: 0x8, payload: [0x03, 0xE8])
+                let (_, close) = try await client.readUntilClose()
+                #expect(close?.closeCode == 1000)
+            }
+        }
+    }
 }

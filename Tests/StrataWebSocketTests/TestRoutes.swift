@@ -36,6 +36,24 @@ func webSocketRouter(
             }
         }
     }
+    router.get("/two-readers") { request, context in
+        // Two tasks iterate the same socket: whichever comes second gets an error instead of
+        // racing the first, which goes on reading until the close.
+        echo.upgrade(request, context: context) { socket in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<2 {
+                    group.addTask {
+                        do {
+                            for try await _ in socket.messages {}
+                        } catch is WebSocketConcurrentReadError {
+                            try await socket.send(text: "refused a second reader")
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+        }
+    }
     router.get("/sensitive") { request, context in
         deflate.upgrade(request, context: context) { socket in
             for try await message in socket.messages { try await socket.send(message, sensitive: true) }
@@ -117,6 +135,7 @@ func webSocketRouter(
     let hubs = [
         "close": WebSocketHub(outboxLimit: 256 << 10, policy: .close),
         "drop": WebSocketHub(outboxLimit: 256 << 10, policy: .dropOldest),
+        "newest": WebSocketHub(outboxLimit: 256 << 10, policy: .dropNewest),
     ]
     // A slow member's close frame waits behind what it has not read; give it time to read.
     var patient = base
