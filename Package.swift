@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "StrataCompression", targets: ["StrataCompression"]),
         .library(name: "StrataWebSocket", targets: ["StrataWebSocket"]),
         .library(name: "StrataHummingbird", targets: ["StrataHummingbird"]),
+        .library(name: "StrataVapor", targets: ["StrataVapor"]),
         .executable(name: "HelloExample", targets: ["HelloExample"]),
         .executable(name: "CORSExample", targets: ["CORSExample"]),
         .executable(name: "CompressionExample", targets: ["CompressionExample"]),
@@ -37,6 +38,10 @@ let package = Package(
             name: "Hummingbird",
             description: "StrataHummingbird: any Strata middleware stack as one Hummingbird 2 middleware."
         ),
+        .trait(
+            name: "Vapor",
+            description: "StrataVapor: any Strata middleware stack as one Vapor 4 middleware, upgrades included."
+        ),
         .default(enabledTraits: []),
     ],
     dependencies: [
@@ -49,6 +54,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         // Only the StrataHummingbird target uses it, and only with the Hummingbird trait on.
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        // Only the StrataVapor target uses it, and only with the Vapor trait on.
+        .package(url: "https://github.com/vapor/vapor.git", from: "4.122.3"),
     ],
     targets: [
         // The shared protocol: swift-http-types, NIOCore and swift-log only.
@@ -170,6 +177,20 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The Vapor adapter: empty unless the Vapor trait is on.
+        .target(
+            name: "StrataVapor",
+            dependencies: [
+                "Strata",
+                .product(name: "Vapor", package: "vapor", condition: .when(traits: ["Vapor"])),
+                .product(name: "NIOHTTPTypesHTTP1", package: "swift-nio-extras", condition: .when(traits: ["Vapor"])),
+                .product(name: "NIOHTTP1", package: "swift-nio", condition: .when(traits: ["Vapor"])),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "WebSocketExample",
             dependencies: [
@@ -243,6 +264,7 @@ let package = Package(
                 "CompressionExample",
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
@@ -271,9 +293,12 @@ let package = Package(
                 "StrataCORS",
                 "StrataCompression",
                 "StrataHummingbird",
+                "StrataVapor",
+                "StrataWebSocket",
                 "StrataServer",
                 "StrataTesting",
                 "StrataTestSupport",
+                .product(name: "Vapor", package: "vapor", condition: .when(traits: ["Vapor"])),
                 .product(name: "Hummingbird", package: "hummingbird", condition: .when(traits: ["Hummingbird"])),
                 .product(name: "HummingbirdCore", package: "hummingbird", condition: .when(traits: ["Hummingbird"])),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

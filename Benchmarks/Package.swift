@@ -7,10 +7,11 @@ let package = Package(
     name: "StrataBenchmarks",
     platforms: [.macOS(.v15)],
     dependencies: [
-        .package(name: "Strata", path: "../", traits: ["Hummingbird"]),
+        .package(name: "Strata", path: "../", traits: ["Hummingbird", "Vapor"]),
         .package(url: "https://github.com/ordo-one/benchmark.git", from: "1.38.1", traits: ["MallocInterposer"]),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
+        .package(url: "https://github.com/vapor/vapor.git", from: "4.122.3"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
@@ -63,6 +64,19 @@ let package = Package(
                 .product(name: "StrataHummingbird", package: "Strata"),
             ],
             path: "Peers/HummingbirdCORSPeer"
+        ),
+        // The Vapor peer of `scripts/bench-adapters.sh`: Vapor's CORS and compression against
+        // StrataCORS and StrataCompression through the adapter.
+        .executableTarget(
+            name: "VaporPeer",
+            dependencies: [
+                .product(name: "Vapor", package: "vapor"),
+                .product(name: "Strata", package: "Strata"),
+                .product(name: "StrataCORS", package: "Strata"),
+                .product(name: "StrataCompression", package: "Strata"),
+                .product(name: "StrataVapor", package: "Strata"),
+            ],
+            path: "Peers/VaporPeer"
         ),
         // The load generator of `scripts/bench-websocket.sh`.
         .executableTarget(

@@ -12,6 +12,6 @@ export STRATA_PYTHON="$PWD/.venv/bin/python"
 if [ $# -eq 0 ]; then bash scripts/check-independence.sh Strata StrataCORS StrataCompression StrataWebSocket; fi
 
 # Every opt-in trait on, so the code behind them is tested too.
-TRAITS="Brotli,Zstd,Hummingbird"
+TRAITS="Brotli,Zstd,Hummingbird,Vapor"
 swift build --build-tests --traits "$TRAITS"
 swift test --skip-build --traits "$TRAITS" "$@"

@@ -65,6 +65,12 @@ public struct ResponseCompressionMiddleware<Context: MiddlewareContext>: HTTPMid
         if let predicate = configuration.requestPredicate, !predicate(request) { return response }
         if context.values[SkipCompression.self] == true { return response }
         if let length = response.body.contentLength, length < configuration.minimumSize { return response }
+        if response.body.isOpaque {
+            // A body the host framework streams itself (a Vapor stream): it cannot be read here,
+            // so it goes out as it is.
+            context.logger.debug("response body is streamed by the host framework; sent uncompressed")
+            return response
+        }
 
         let coding: ContentCoding
         switch ContentCoding.negotiate(request.headerFields, preference: configuration.codings) {

@@ -1,5 +1,6 @@
 import Foundation
 import HTTPTypes
+import Logging
 import NIOCore
 import Strata
 import StrataCompression
@@ -137,6 +138,26 @@ func pythonDecodes(_ data: Data, coding: String, expected: String) async throws 
         #expect(response.contentLength == nil)
         #expect(
             try await pythonDecodes(Data(response.body.readableBytesView), coding: coding, expected: bigText(300_000)))
+    }
+
+    /// A body only the host framework can send (a Vapor stream through StrataVapor) passes
+    /// through untouched: no Content-Encoding, the host's value handed back.
+    @Test func opaqueBodiesPassThroughUncompressed() async throws {
+        let middleware = try ResponseCompressionMiddleware<BasicContext>()
+        let request = ServerRequest(
+            head: HTTPRequest(
+                method: .get, scheme: "http", authority: "example", path: "/", headerFields: [.acceptEncoding: "gzip"]),
+            body: .empty)
+        let response = try await middleware.handle(
+            request, context: BasicContext(source: .init(logger: .init(label: "t")))
+        ) {
+            _, _ in
+            ServerResponse(
+                status: .ok, headerFields: [.contentType: "text/html"],
+                body: ResponseBody(opaque: "host body", contentLength: nil))
+        }
+        #expect(response.headerFields[.contentEncoding] == nil)
+        #expect(response.body.opaqueValue as? String == "host body")
     }
 
     @Test(arguments: [

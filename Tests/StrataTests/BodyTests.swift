@@ -12,6 +12,26 @@ import Testing
         return RequestBody(stream: stream)
     }
 
+    @Test func anOpaqueBodyKeepsTheHostsValueAndRefusesToBeRead() async throws {
+        let body = ResponseBody(opaque: "the host's body", contentLength: 42)
+        #expect(body.isOpaque)
+        #expect(body.opaqueValue as? String == "the host's body")
+        #expect(body.contentLength == 42)
+        #expect(body.buffer == nil)
+        var writer: any ResponseBodyWriter = CountingWriter()
+        await #expect(throws: OpaqueResponseBodyError.self) { try await body.write(to: &writer) }
+        #expect(!ResponseBody(string: "x").isOpaque)
+        #expect(ResponseBody(string: "x").opaqueValue == nil)
+    }
+
+    @Test func requestBodiesTellBuffersFromStreams() {
+        #expect(RequestBody(buffer: ByteBuffer(string: "abc")).buffer == ByteBuffer(string: "abc"))
+        #expect(RequestBody(buffer: ByteBuffer(string: "abc")).underlyingStream == nil)
+        let streamed = self.stream(["a"])
+        #expect(streamed.buffer == nil)
+        #expect(streamed.underlyingStream != nil)
+    }
+
     @Test func collectGathersEveryChunk() async throws {
         let body = try await self.stream(["ab", "cd", "e"]).collect(upTo: 5)
         #expect(String(buffer: body) == "abcde")
@@ -85,4 +105,11 @@ import Testing
         #expect(clock.now() - Timestamp(secondsSince1970: 100) == .milliseconds(1500))
         #expect(SystemWallClock().now().secondsSince1970 > 1_700_000_000)
     }
+}
+
+/// Counts what it is given.
+struct CountingWriter: ResponseBodyWriter {
+    var bytes = 0
+    mutating func write(_ buffer: ByteBuffer) async throws { self.bytes += buffer.readableBytes }
+    mutating func finish(trailers: HTTPFields?) async throws {}
 }

@@ -54,6 +54,22 @@ public struct RequestBody: AsyncSequence, Sendable {
         self.expectedLength = expectedLength
     }
 
+    /// The body's bytes when it is held in memory; `nil` for a streamed body.
+    @inlinable
+    public var buffer: ByteBuffer? {
+        if case .buffer(let buffer) = self.storage { return buffer }
+        return nil
+    }
+
+    /// The sequence a streamed body reads; `nil` for a body in memory.
+    ///
+    /// A host adapter uses it to recognise its own stream coming back from a middleware stack
+    /// unchanged, so it can hand its framework the original body instead of a copy.
+    public var underlyingStream: (any AsyncSequence<ByteBuffer, any Error> & Sendable)? {
+        if case .stream(let stream) = self.storage { return stream }
+        return nil
+    }
+
     public func makeAsyncIterator() -> AsyncIterator {
         switch self.storage {
         case .buffer(let buffer): AsyncIterator(state: .buffer(buffer.readableBytes > 0 ? buffer : nil))

@@ -57,6 +57,7 @@ public struct ResponseBody: Sendable {
         case empty
         case buffer(ByteBuffer)
         case writer(WriteFunction)
+        case opaque(any Sendable)
     }
 
     @usableFromInline
@@ -100,6 +101,35 @@ public struct ResponseBody: Sendable {
         self.contentLength = contentLength
     }
 
+    /// A body only the host framework can send: it holds the host's own body value, which
+    /// cannot be read in process.
+    ///
+    /// An adapter uses it for a body its framework keeps behind its API (a Vapor stream), so the
+    /// body can pass through a Strata stack untouched and go back to the framework as it was.
+    /// Transforming middlewares check ``isOpaque`` and leave such a body alone; writing it
+    /// (``write(to:)``) throws ``OpaqueResponseBodyError``.
+    ///
+    /// - Parameters:
+    ///   - value: The host's body, handed back through ``opaqueValue``.
+    ///   - contentLength: The body's length, if the host knows it.
+    public init(opaque value: some Sendable, contentLength: Int?) {
+        self.storage = .opaque(value)
+        self.contentLength = contentLength
+    }
+
+    /// Whether this body can only be sent by the host framework (see ``init(opaque:contentLength:)``).
+    @inlinable
+    public var isOpaque: Bool {
+        if case .opaque = self.storage { return true }
+        return false
+    }
+
+    /// The host's body value of an opaque body; `nil` for any other body.
+    public var opaqueValue: (any Sendable)? {
+        if case .opaque(let value) = self.storage { return value }
+        return nil
+    }
+
     /// A body that streams the chunks of `stream`.
     public init<Stream: AsyncSequence & Sendable>(stream: Stream, contentLength: Int? = nil)
     where Stream.Element == ByteBuffer {
@@ -114,17 +144,21 @@ public struct ResponseBody: Sendable {
         switch self.storage {
         case .empty: ByteBuffer()
         case .buffer(let buffer): buffer
-        case .writer: nil
+        case .writer, .opaque: nil
         }
     }
 
     /// Writes the body to `writer` without finishing it.
+    ///
+    /// - Throws: ``OpaqueResponseBodyError`` for an opaque body, whose bytes only its host can
+    ///   read.
     @inlinable
     public func write(to writer: inout any ResponseBodyWriter) async throws {
         switch self.storage {
         case .empty: return
         case .buffer(let buffer): try await writer.write(buffer)
         case .writer(let write): try await write(&writer)
+        case .opaque: throw OpaqueResponseBodyError()
         }
     }
 
@@ -147,5 +181,19 @@ public struct ResponseBody: Sendable {
             try await original.write(to: &writer)
             try await writer.finish(trailers: nil)
         }
+    }
+}
+
+/// Thrown when an opaque body (one only the host framework can send) is written in process.
+///
+/// A middleware that wraps or reads bodies should check ``ResponseBody/isOpaque`` first and leave
+/// such a body untouched; the error means one did not, and the response is aborted rather than
+/// sent without its body.
+public struct OpaqueResponseBodyError: Error, CustomStringConvertible {
+    @inlinable
+    public init() {}
+
+    public var description: String {
+        "this response body belongs to the host framework (a stream it does not expose) and cannot be read or transformed in process"
     }
 }

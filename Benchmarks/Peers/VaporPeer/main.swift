@@ -1,0 +1,62 @@
+import Strata
+import StrataCORS
+import StrataCompression
+import StrataVapor
+import Vapor
+
+// Vapor 4 for scripts/bench-adapters.sh, in one of four modes:
+//   --mode cors-native   Vapor's own CORSMiddleware
+//   --mode cors-strata   StrataCORS through StrataVapor
+//   --mode gzip-native   Vapor's built-in response compression (NIO's HTTPResponseCompressor)
+//   --mode gzip-strata   StrataCompression through StrataVapor
+// Both CORS modes allow one origin; both gzip modes compress at zlib's default level 6.
+// Routes: GET / ("Hello, World!") and GET /big (a deterministic ~100 KiB text page).
+
+let arguments = CommandLine.arguments
+let port = arguments.firstIndex(of: "--port").flatMap { Int(arguments[$0 + 1]) } ?? 8085
+let mode = arguments.firstIndex(of: "--mode").map { arguments[$0 + 1] } ?? "cors-native"
+let origin = "https://app.example"
+
+// Vapor reads its own command line: give it none of ours.
+let app = try await Application.make(Environment(name: "production", arguments: ["vapor"]))
+app.logger.logLevel = .warning
+app.http.server.configuration.hostname = "127.0.0.1"
+app.http.server.configuration.port = port
+// The same middlewares in every mode but the one measured: no per-request route logging.
+app.middleware = Middlewares()
+app.middleware.use(ErrorMiddleware.default(environment: app.environment))
+
+switch mode {
+case "cors-native":
+    app.middleware.use(
+        Vapor.CORSMiddleware(
+            configuration: .init(
+                allowedOrigin: .any([origin]), allowedMethods: [.GET, .POST, .HEAD],
+                allowedHeaders: [.accept, .authorization, .contentType])))
+case "cors-strata":
+    var configuration = CORSConfiguration(allowedOrigins: [origin])
+    configuration.allowedMethods = ["GET", "POST", "HEAD"]
+    configuration.allowedRequestHeaders = ["Accept", "Authorization", "Content-Type"]
+    app.middleware.use(StrataVaporMiddleware(try StrataCORS.CORSMiddleware<VaporContext>(configuration: configuration)))
+case "gzip-native":
+    app.http.server.configuration.responseCompression = .enabled
+case "gzip-strata":
+    app.middleware.use(StrataVaporMiddleware(try ResponseCompressionMiddleware<VaporContext>()))
+default:
+    fatalError("unknown --mode \(mode)")
+}
+
+let bigPage: ByteBuffer = {
+    var text = "<!doctype html><html><head><title>Strata on Vapor</title></head><body><pre>\n"
+    var row = 0
+    while text.utf8.count < 100 * 1024 {
+        text += "{\"id\": \(row), \"name\": \"item-\(row % 97)\", \"tags\": [\"alpha\", \"beta\"]}\n"
+        row += 1
+    }
+    return ByteBuffer(string: text + "</pre></body></html>\n")
+}()
+app.get { _ in "Hello, World!" }
+app.get("big") { _ in
+    Response(status: .ok, headers: ["Content-Type": "text/html; charset=utf-8"], body: .init(buffer: bigPage))
+}
+try await app.execute()
