@@ -5,6 +5,9 @@
 #      (both: GET / with an allowed Origin)
 #   3. Vapor 4 + its built-in compression       vs  Vapor 4 + StrataCompression via StrataVapor
 #      (GET /big, ~100 KiB text, Accept-Encoding: gzip, level 6 on both sides)
+#   vapor-floor (not in the default set): Vapor 4 + a no-op AsyncMiddleware of its own vs Vapor 4 +
+#      a no-op Strata middleware via StrataVapor: the adapter's cost next to the task any async
+#      Vapor middleware pays (Vapor's CORSMiddleware is future-based and pays none).
 # Prints requests/s per run, the medians, the ratio adapter/native and the median of the
 # paired ratios. Peers: Benchmarks/Peers/HummingbirdCORSPeer and Benchmarks/Peers/VaporPeer.
 #
@@ -77,6 +80,9 @@ for pair in $PAIRS; do
     vapor-gzip)
         compare "Vapor compression" /big "Accept-Encoding: gzip" "^content-encoding: gzip" \
             "$vapor --mode gzip-native" "$vapor --mode gzip-strata" ;;
+    vapor-floor)
+        compare "Vapor no-op async middleware" / "Origin: https://app.example" "^content-length: 13" \
+            "$vapor --mode async-native" "$vapor --mode noop-strata" ;;
     *) echo "unknown pair $pair"; exit 1 ;;
     esac
 done

@@ -163,6 +163,56 @@ func writeBigPage(to writer: any AsyncBodyStreamWriter) async throws {
         }
     }
 
+    /// An error middleware of the app's own, added after (inside) the adapter, renders Vapor's
+    /// errors its way, and the Strata stack still decorates the result.
+    @Test func anErrorMiddlewareInsideTheAdapterRendersVaporsErrors() async throws {
+        struct OwnErrors: AsyncMiddleware {
+            func respond(to request: Vapor.Request, chainingTo next: any AsyncResponder) async throws -> Vapor.Response
+            {
+                do {
+                    return try await next.respond(to: request)
+                } catch let error as any AbortError {
+                    return Vapor.Response(status: error.status, body: .init(string: "own: \(error.status.code)"))
+                }
+            }
+        }
+        try await withVaporApp({ app in
+            app.middleware.use(
+                StrataVaporMiddleware(try StrataCORS.CORSMiddleware<VaporContext>(configuration: corsConfiguration())))
+            app.middleware.use(OwnErrors())
+            app.get("here") { _ in "here" }
+        }) { port in
+            let missing = try await curl(["-H", "Origin: https://app.example"], port: port, path: "/nowhere")
+            #expect(missing.head.hasPrefix("http/1.1 404"), "\(missing.head)")
+            #expect(missing.body == "own: 404")
+            #expect(missing.head.contains("access-control-allow-origin: https://app.example"), "\(missing.head)")
+        }
+    }
+
+    static let vaporEchoScript = """
+        import sys
+        from websockets.sync.client import connect
+        with connect(f"ws://127.0.0.1:{sys.argv[1]}/vapor-ws", open_timeout=10, close_timeout=10) as ws:
+            ws.send("through the stack")
+            print("text", ws.recv(timeout=10))
+        """
+
+    /// Vapor's own WebSocket route behind a Strata stack: the response with Vapor's upgrader
+    /// goes back to Vapor as the same object, so the upgrade still happens.
+    @Test func vaporsOwnWebSocketRoutesStillUpgradeBehindTheStack() async throws {
+        try await withVaporApp({ app in
+            app.middleware.use(
+                StrataVaporMiddleware(try StrataCORS.CORSMiddleware<VaporContext>(configuration: corsConfiguration())))
+            app.webSocket("vapor-ws") { _, ws in
+                ws.onText { ws, text in ws.send("vapor: " + text) }
+            }
+        }) { port in
+            let output = try await ExternalProcess.run(
+                try ExternalProcess.python(), ["-c", Self.vaporEchoScript, "\(port)"])
+            #expect(output.stdout.contains("text vapor: through the stack"), "\(output.stdout) \(output.stderr)")
+        }
+    }
+
     static let echoScript = """
         import sys
         from websockets.sync.client import connect

@@ -16,6 +16,9 @@ let arguments = CommandLine.arguments
 let port = arguments.firstIndex(of: "--port").flatMap { Int(arguments[$0 + 1]) } ?? 8085
 let mode = arguments.firstIndex(of: "--mode").map { arguments[$0 + 1] } ?? "cors-native"
 let origin = "https://app.example"
+// `--global-executor`: the adapter's task on Swift's global executor instead of the event loop.
+var adapter = VaporAdapterConfiguration()
+adapter.runsOnEventLoop = !arguments.contains("--global-executor")
 
 // Vapor reads its own command line: give it none of ours.
 let app = try await Application.make(Environment(name: "production", arguments: ["vapor"]))
@@ -37,13 +40,36 @@ case "cors-strata":
     var configuration = CORSConfiguration(allowedOrigins: [origin])
     configuration.allowedMethods = ["GET", "POST", "HEAD"]
     configuration.allowedRequestHeaders = ["Accept", "Authorization", "Content-Type"]
-    app.middleware.use(StrataVaporMiddleware(try StrataCORS.CORSMiddleware<VaporContext>(configuration: configuration)))
+    app.middleware.use(
+        StrataVaporMiddleware(
+            try StrataCORS.CORSMiddleware<VaporContext>(configuration: configuration), configuration: adapter))
 case "gzip-native":
     app.http.server.configuration.responseCompression = .enabled
 case "gzip-strata":
-    app.middleware.use(StrataVaporMiddleware(try ResponseCompressionMiddleware<VaporContext>()))
+    app.middleware.use(StrataVaporMiddleware(try ResponseCompressionMiddleware<VaporContext>(), configuration: adapter))
+case "async-native":
+    // The floor of any async middleware in Vapor: one that only calls the next responder.
+    app.middleware.use(PassThrough())
+case "noop-strata":
+    // The adapter's own cost: a Strata middleware that only calls next.
+    app.middleware.use(StrataVaporMiddleware(StrataPassThrough(), configuration: adapter))
 default:
     fatalError("unknown --mode \(mode)")
+}
+
+struct PassThrough: AsyncMiddleware {
+    func respond(to request: Request, chainingTo next: any AsyncResponder) async throws -> Response {
+        try await next.respond(to: request)
+    }
+}
+
+struct StrataPassThrough: HTTPMiddleware {
+    func handle(
+        _ request: ServerRequest, context: VaporContext,
+        next: (ServerRequest, VaporContext) async throws -> ServerResponse
+    ) async throws -> ServerResponse {
+        try await next(request, context)
+    }
 }
 
 let bigPage: ByteBuffer = {
