@@ -8,6 +8,9 @@
 #   vapor-floor (not in the default set): Vapor 4 + a no-op AsyncMiddleware of its own vs Vapor 4 +
 #      a no-op Strata middleware via StrataVapor: the adapter's cost next to the task any async
 #      Vapor middleware pays (Vapor's CORSMiddleware is future-based and pays none).
+#   vapor-conversions (not in the default set): Vapor's CORSMiddleware vs a future-based
+#      middleware that only converts heads to swift-http-types and back (no task, no checks):
+#      the best any adapter of Strata's types could do.
 # Prints requests/s per run, the medians, the ratio adapter/native and the median of the
 # paired ratios. Peers: Benchmarks/Peers/HummingbirdCORSPeer and Benchmarks/Peers/VaporPeer.
 #
@@ -83,6 +86,10 @@ for pair in $PAIRS; do
     vapor-floor)
         compare "Vapor no-op async middleware" / "Origin: https://app.example" "^content-length: 13" \
             "$vapor --mode async-native" "$vapor --mode noop-strata" ;;
+    vapor-conversions)
+        compare "Vapor CORS vs head conversions alone" / "Origin: https://app.example" \
+            "^access-control-allow-origin: https://app.example" \
+            "$vapor --mode cors-native" "$vapor --mode convert-only" ;;
     *) echo "unknown pair $pair"; exit 1 ;;
     esac
 done

@@ -1,3 +1,6 @@
+import HTTPTypes
+import NIOHTTP1
+import NIOHTTPTypesHTTP1
 import Strata
 import StrataCORS
 import StrataCompression
@@ -9,6 +12,7 @@ import Vapor
 //   --mode cors-strata   StrataCORS through StrataVapor
 //   --mode gzip-native   Vapor's built-in response compression (NIO's HTTPResponseCompressor)
 //   --mode gzip-strata   StrataCompression through StrataVapor
+//   --mode async-native / noop-strata / convert-only   the floors (see scripts/bench-adapters.sh)
 // Both CORS modes allow one origin; both gzip modes compress at zlib's default level 6.
 // Routes: GET / ("Hello, World!") and GET /big (a deterministic ~100 KiB text page).
 
@@ -50,6 +54,11 @@ case "gzip-strata":
 case "async-native":
     // The floor of any async middleware in Vapor: one that only calls the next responder.
     app.middleware.use(PassThrough())
+case "convert-only":
+    // The conversions alone: a future-based middleware (no task) that converts the request head
+    // and the response fields to swift-http-types and back, as the adapter must, and adds the
+    // CORS header without any check. What a task-free adapter could at best reach.
+    app.middleware.use(ConvertOnly())
 case "noop-strata":
     // The adapter's own cost: a Strata middleware that only calls next.
     app.middleware.use(StrataVaporMiddleware(StrataPassThrough(), configuration: adapter))
@@ -60,6 +69,25 @@ default:
 struct PassThrough: AsyncMiddleware {
     func respond(to request: Request, chainingTo next: any AsyncResponder) async throws -> Response {
         try await next.respond(to: request)
+    }
+}
+
+struct ConvertOnly: Middleware {
+    func respond(to request: Request, chainingTo next: any Responder) -> EventLoopFuture<Response> {
+        guard
+            let head = try? HTTPRequest(
+                HTTPRequestHead(
+                    version: request.version, method: request.method, uri: request.url.string, headers: request.headers),
+                secure: false, splitCookie: false)
+        else { return request.eventLoop.makeSucceededFuture(Response(status: .badRequest)) }
+        return next.respond(to: request).map { response in
+            var fields = HTTPFields(response.headers, splitCookie: false)
+            if let origin = head.headerFields[.origin] {
+                fields[.accessControlAllowOrigin] = origin; fields[.vary] = "Origin"
+            }
+            response.headers = HTTPHeaders(fields)
+            return response
+        }
     }
 }
 
