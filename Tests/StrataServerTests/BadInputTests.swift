@@ -182,7 +182,7 @@ import Testing
             responder: makeTestRouter(), configuration: try shortTimeouts(head: .milliseconds(300))
         ) { port in
             try await RawHTTPClient.withConnection(port: port) { client in
-                let text = try await client.readUntilClose(timeout: .seconds(5))
+                let text = try await client.readUntilClose(timeout: .seconds(30))
                 #expect(parseResponses(text).first?.status == 408)
             }
         }
@@ -194,7 +194,7 @@ import Testing
         ) { port in
             try await RawHTTPClient.withConnection(port: port) { client in
                 try await client.send("GET /users/1 HTTP/1.1\r\nHost: a\r\n\r\n")
-                let text = try await client.readUntilClose(timeout: .seconds(5))
+                let text = try await client.readUntilClose(timeout: .seconds(30))
                 let responses = parseResponses(text)
                 #expect(responses.count == 1)
                 #expect(responses.first?.body == "user 1")
@@ -208,7 +208,7 @@ import Testing
         ) { port in
             try await RawHTTPClient.withConnection(port: port) { client in
                 try await client.send("POST /collect HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n0123456789")
-                let text = try await client.readUntilClose(timeout: .seconds(5))
+                let text = try await client.readUntilClose(timeout: .seconds(30))
                 #expect(parseResponses(text).first?.status != 200)
             }
         }

@@ -1,4 +1,9 @@
 import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Runs real clients (curl, Python) without blocking a concurrency thread: the server under
 /// test needs those threads to answer.
@@ -31,23 +36,45 @@ public enum ExternalProcess {
         process.standardError = try FileHandle(forWritingTo: errURL)
         process.standardInput = FileHandle.nullDevice
         let status: Int32 = try await withCheckedThrowingContinuation { continuation in
-            process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
+            let once = ResumeOnce(continuation)
+            process.terminationHandler = { once.resume(returning: $0.terminationStatus) }
             do {
                 try process.run()
             } catch {
                 process.terminationHandler = nil
-                continuation.resume(throwing: error)
+                once.resume(throwing: error)
+                return
             }
-            let (seconds, _) = timeout.components
-            DispatchQueue.global().asyncAfter(deadline: .now() + .seconds(Int(seconds))) {
-                if process.isRunning { process.terminate() }
-            }
+            Self.watch(process, pid: process.processIdentifier, once: once, deadline: ContinuousClock.now + timeout)
         }
         return Output(
             status: status,
             stdout: (try? String(contentsOf: outURL, encoding: .utf8)) ?? "",
             stderr: (try? String(contentsOf: errURL, encoding: .utf8)) ?? ""
         )
+    }
+
+    /// Watches a child whose termination handler Foundation may fail to call (seen on Linux with
+    /// many children at once: the child is gone, the handler never runs, and the test would hang).
+    /// Every 250 ms: a child that no longer exists ends the wait with Foundation's status (or -1);
+    /// past the deadline the child is terminated, and two seconds later the wait ends anyway.
+    static func watch(_ process: Process, pid: Int32, once: ResumeOnce, deadline: ContinuousClock.Instant) {
+        DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(250)) {
+            if once.isDone { return }
+            if kill(pid, 0) == -1 && errno == ESRCH {
+                // Reaped: give the handler a moment, then stop waiting for it.
+                DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(250)) {
+                    once.resume(returning: process.isRunning ? -1 : process.terminationStatus)
+                }
+                return
+            }
+            if ContinuousClock.now >= deadline {
+                if process.isRunning { process.terminate() }
+                DispatchQueue.global().asyncAfter(deadline: .now() + .seconds(2)) { once.resume(returning: -1) }
+                return
+            }
+            Self.watch(process, pid: pid, once: once, deadline: deadline)
+        }
     }
 
     /// The project's Python with httpx, made by `scripts/test.sh`.
@@ -75,5 +102,24 @@ public enum ExternalProcess {
             return path
         }
         throw Failure(description: "curl is not installed: run scripts/test.sh")
+    }
+}
+
+/// Resumes a continuation at most once, from whichever of several paths gets there first.
+final class ResumeOnce: Sendable {
+    private let continuation: Mutex<CheckedContinuation<Int32, any Error>?>
+
+    init(_ continuation: CheckedContinuation<Int32, any Error>) {
+        self.continuation = Mutex(continuation)
+    }
+
+    var isDone: Bool { self.continuation.withLock { $0 == nil } }
+
+    func resume(returning status: Int32) {
+        self.continuation.withLock { $0.take() }?.resume(returning: status)
+    }
+
+    func resume(throwing error: any Error) {
+        self.continuation.withLock { $0.take() }?.resume(throwing: error)
     }
 }
