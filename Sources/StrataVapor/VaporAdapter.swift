@@ -62,7 +62,8 @@ public struct VaporAdapterConfiguration: Sendable {
 /// one task per request runs the whole stack.
 ///
 /// ```swift
-/// let cors = try CORSMiddleware<VaporContext>(configuration: .init(allowedOrigins: ["https://app.example"]))
+/// // StrataCORS's, not Vapor's own CORSMiddleware.
+/// let cors = try StrataCORS.CORSMiddleware<VaporContext>(configuration: .init(allowedOrigins: ["https://app.example"]))
 /// app.middleware.use(StrataVaporMiddleware(cors), at: .beginning)
 /// ```
 ///
@@ -110,6 +111,8 @@ where Middleware.Context == VaporContext {
         return promise.futureResult
     }
 
+    /// Runs the stack for one request: Vapor's request in, Vapor's response out (the
+    /// `AsyncMiddleware` requirement; Vapor itself calls the future-returning entry point).
     public func respond(to request: Vapor.Request, chainingTo next: any AsyncResponder) async throws -> Vapor.Response {
         let strataRequest: ServerRequest
         let source: VaporRequestBodySource?
