@@ -5,7 +5,6 @@ public import NIOCore
 internal import NIOHTTP1
 internal import NIOHTTPTypesHTTP1
 public import Strata
-internal import Synchronization
 public import Vapor
 
 /// A Vapor request seen as a Strata middleware context: the Vapor request itself (``request``),
@@ -123,7 +122,9 @@ where Middleware.Context == VaporContext {
             return Vapor.Response(status: .badRequest)
         }
         let head = strataRequest.head
-        let inner = InnerResponse()
+        // The application's response object, kept so the adapter can reuse it (the stack's
+        // `next` is a non-escaping closure, so a local is enough).
+        var innerResponse: Vapor.Response?
         let configuration = self.configuration
 
         let response: ServerResponse
@@ -142,14 +143,14 @@ where Middleware.Context == VaporContext {
                     answer = try await ErrorMiddleware.default(environment: vaporRequest.application.environment)
                         .respond(to: vaporRequest, chainingTo: FailingResponder(error: error)).get()
                 }
-                inner.response = answer
+                innerResponse = answer
                 return try await VaporBridge.strataResponse(
                     from: answer, eventLoop: vaporRequest.eventLoop, configuration: configuration)
             }
         } catch let error as any Strata.HTTPResponseError {
             response = ServerResponse(error: error)
         }
-        return VaporBridge.vaporResponse(from: response, reusing: inner.response, logger: request.logger)
+        return VaporBridge.vaporResponse(from: response, reusing: innerResponse, logger: request.logger)
     }
 }
 
@@ -197,9 +198,8 @@ enum VaporBridge {
             // No body or Vapor's collected body: unchanged while it is still that buffer.
             bodyUnchanged = body.buffer == original.body.data ?? ByteBuffer()
         }
-        let headUnchanged = strataRequest.head == originalHead
         if bodyUnchanged {
-            if !headUnchanged { Self.apply(strataRequest.head, to: original) }
+            if strataRequest.head != originalHead { Self.apply(strataRequest.head, to: original) }
             return original
         }
         // Vapor requests cannot take a new stream: collect the new body within a bound.
@@ -350,16 +350,6 @@ final class EventLoopTaskExecutor: TaskExecutor {
     func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
         self.eventLoop.execute { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
-    }
-}
-
-/// Where the response the application produced is kept, so the adapter can reuse the object.
-final class InnerResponse: Sendable {
-    // Written once by the inner handler, read after the stack returns, in the same task.
-    private let box = Mutex<Vapor.Response?>(nil)
-    var response: Vapor.Response? {
-        get { self.box.withLock { $0 } }
-        set { self.box.withLock { $0 = newValue } }
     }
 }
 
