@@ -14,6 +14,11 @@ public struct WebSocketCloseCode: RawRepresentable, Sendable, Hashable, CustomSt
     public static let protocolError = Self(rawValue: 1002)
     /// 1003: a message of a type the endpoint does not accept.
     public static let unsupportedData = Self(rawValue: 1003)
+    /// 1005: reported, never sent: the client's close frame carried no code.
+    public static let noStatusReceived = Self(rawValue: 1005)
+    /// 1006: reported, never sent: the connection ended without a close frame (the client
+    /// half-closed or vanished, or stopped answering).
+    public static let abnormalClosure = Self(rawValue: 1006)
     /// 1007: a text message or close reason that is not UTF-8, or data that does not decode.
     public static let invalidPayload = Self(rawValue: 1007)
     /// 1008: a message that violates the endpoint's policy.
@@ -41,8 +46,10 @@ public struct WebSocketCloseCode: RawRepresentable, Sendable, Hashable, CustomSt
 
 /// How a WebSocket connection ended.
 public struct WebSocketCloseReason: Sendable, Hashable {
-    /// The code from the close frame; `nil` when the connection ended without one.
-    public var code: WebSocketCloseCode?
+    /// The code from the close frame: ``WebSocketCloseCode/noStatusReceived`` (1005) for a
+    /// close frame without one, ``WebSocketCloseCode/abnormalClosure`` (1006) when the
+    /// connection ended without a close frame (RFC 6455 §7.1.5).
+    public var code: WebSocketCloseCode
     /// The reason text from the close frame.
     public var reason: String
     /// Whether the server started the close.

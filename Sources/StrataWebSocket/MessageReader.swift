@@ -1,3 +1,4 @@
+import Logging
 import NIOCore
 import Strata
 import Synchronization
@@ -55,13 +56,21 @@ final class MessageReader: @unchecked Sendable {
                     bytes = nil
                 }
                 guard let bytes else {
-                    // The client went away without finishing the close handshake.
+                    // The client half-closed or went away without a close frame: an abnormal
+                    // close (1006). Nothing more is sent, not even a close frame.
                     self.ended = true
-                    socket.state.withLock { state in
-                        if state.closeReason == nil {
-                            state.closeReason = WebSocketCloseReason(code: nil, reason: "", initiatedByServer: false)
+                    let wasOpen = socket.state.withLock { state in
+                        let wasOpen = state.closeReason == nil
+                        if wasOpen {
+                            state.closeReason = WebSocketCloseReason(
+                                code: .abnormalClosure, reason: "", initiatedByServer: false)
                         }
                         state.abandoned = true
+                        state.closeSent = true
+                        return wasOpen
+                    }
+                    if wasOpen {
+                        socket.logger.info("WebSocket client ended the connection without a close frame (1006)")
                     }
                     return nil
                 }
@@ -176,7 +185,7 @@ final class MessageReader: @unchecked Sendable {
     /// and end.
     private func handleClose(_ payload: ByteBuffer, socket: WebSocket) async throws -> Outcome {
         var payload = payload
-        var code: WebSocketCloseCode?
+        var code = WebSocketCloseCode.noStatusReceived
         var reason = ""
         if payload.readableBytes == 1 {
             throw ProtocolViolation(code: .protocolError, reason: "close frame with a 1-byte body")
@@ -199,7 +208,7 @@ final class MessageReader: @unchecked Sendable {
             }
         }
         // Echo the code (RFC 6455 §5.5.1); an empty close is answered with 1000.
-        await socket.close(code ?? .normalClosure)
+        await socket.close(code == .noStatusReceived ? .normalClosure : code)
         return .end
     }
 }

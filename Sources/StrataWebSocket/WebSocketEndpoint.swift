@@ -178,7 +178,8 @@ struct Supervisor {
                 self.socket.state.withLock { state in
                     state.abandoned = true
                     if state.closeReason == nil {
-                        state.closeReason = WebSocketCloseReason(code: nil, reason: why, initiatedByServer: true)
+                        state.closeReason = WebSocketCloseReason(
+                            code: .abnormalClosure, reason: why, initiatedByServer: true)
                     }
                 }
                 return

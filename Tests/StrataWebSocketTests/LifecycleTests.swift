@@ -80,6 +80,36 @@ import Testing
         }
     }
 
+    @Test func aClientFINWithoutACloseFrameIsAnAbnormalClose1006() async throws {
+        let events = ServerSideEvents()
+        let endpoint = try WebSocketEndpoint(configuration: WebSocketConfiguration())
+        let router = Router<BasicContext>()
+        router.get("/watch") { request, context in
+            endpoint.upgrade(request, context: context) { socket in
+                for try await message in socket.messages { try await socket.send(message) }
+                events.record("ended with \(socket.closeReason.map { "\($0.code)" } ?? "none")")
+                do {
+                    try await socket.send(text: "after the FIN")
+                    events.record("sent after the FIN")
+                } catch {
+                    events.record("send refused: \(type(of: error))")
+                }
+            }
+        }
+        try await withLiveServer(responder: router) { port in
+            try await WSTestClient.with(port: port, path: "/watch") { client in
+                try await client.sendText("before")
+                #expect(try await client.readMessage()?.payload == Array("before".utf8))
+                client.connection.shutdownOutput()
+                #expect(await events.next() == "ended with 1006")
+                #expect(await events.next() == "send refused: WebSocketClosedError")
+                // Nothing follows, not even a close frame: the server releases the connection.
+                let (before, close) = try await client.readUntilClose()
+                #expect(before.isEmpty && close == nil)
+            }
+        }
+    }
+
     @Test func idleConnectionsAreClosedWith1001() async throws {
         let router = try webSocketRouter {
             $0.pingInterval = nil

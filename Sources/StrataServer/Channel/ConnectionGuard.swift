@@ -27,6 +27,12 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     private var idleDeadline: NIODeadline
     private var bodyDeadline: NIODeadline?
     private var upgraded = false
+    /// A request that asks to upgrade awaits its answer. NIO's parser drops the bytes it holds
+    /// behind such a request once it has seen the end of input, so the client's FIN is held
+    /// here, in front of the parser, until the answer: a refusal passes it on, and an upgrade
+    /// delivers it after the held bytes (``releaseHeldInputClosed()``).
+    private var upgradePending = false
+    private var heldInputClosed: ChannelHandlerContext?
     private var timer: Scheduled<Void>?
     private var timerDeadline: NIODeadline?
 
@@ -53,6 +59,7 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     func channelInactive(context: ChannelHandlerContext) {
         self.timer?.cancel()
         self.timer = nil
+        self.heldInputClosed = nil
         context.fireChannelInactive()
     }
 
@@ -97,15 +104,32 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
                 self.idleDeadline = .now() + self.idleTimeout
                 self.rearm(context: context)
             }
+        case .upgradeRequested:
+            self.upgradePending = true
+        case .upgradeRefused:
+            self.upgradePending = false
+            self.releaseHeldInputClosed()
         case .upgraded:
             self.upgraded = true
+            self.upgradePending = false
             self.timer?.cancel()
             self.timer = nil
         }
         promise?.succeed()
     }
 
+    /// Passes on a FIN held while an upgrade was pending.
+    func releaseHeldInputClosed() {
+        guard let context = self.heldInputClosed else { return }
+        self.heldInputClosed = nil
+        context.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+    }
+
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? ChannelEvent, event == .inputClosed, self.upgradePending {
+            self.heldInputClosed = context
+            return
+        }
         // An idle connection closes now; a busy one is answered with `Connection: close` by the
         // connection task, which then closes it after the response is flushed.
         if event is ChannelShouldQuiesceEvent, !self.upgraded, self.pending == 0, !self.readingHead {

@@ -20,6 +20,8 @@ final class ServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// Set after an `.invalid` head: the connection is closing and its body parts are dropped.
     private var discarding = false
+    /// A request that asks to upgrade is waiting for its answer.
+    private var upgradePending = false
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch self.unwrapInboundIn(data) {
@@ -27,6 +29,10 @@ final class ServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
             context.triggerUserOutboundEvent(ConnectionEvent.headReceived, promise: nil)
             switch Self.validate(head) {
             case .success(let info):
+                if info.asksToUpgrade {
+                    self.upgradePending = true
+                    context.triggerUserOutboundEvent(ConnectionEvent.upgradeRequested, promise: nil)
+                }
                 context.fireChannelRead(self.wrapInboundOut(.head(info)))
             case .failure(let failure):
                 self.discarding = true
@@ -45,6 +51,11 @@ final class ServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         switch self.unwrapOutboundIn(data) {
         case .head(let head):
+            if self.upgradePending && head.status != .switchingProtocols {
+                // The upgrade was refused: the connection goes on (or closes) as HTTP.
+                self.upgradePending = false
+                context.triggerUserOutboundEvent(ConnectionEvent.upgradeRefused, promise: nil)
+            }
             context.write(self.wrapOutboundOut(.head(head)), promise: promise)
         case .body(let buffer):
             context.write(self.wrapOutboundOut(.body(.byteBuffer(buffer))), promise: promise)

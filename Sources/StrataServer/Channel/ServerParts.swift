@@ -44,5 +44,9 @@ enum ConnectionEvent {
     case headReceived
     case bodyEnded
     case responseCompleted
+    /// A request asks to upgrade: the bytes behind it may belong to another protocol.
+    case upgradeRequested
+    /// The answer to that request was not a 101.
+    case upgradeRefused
     case upgraded
 }

@@ -256,20 +256,23 @@ struct HTTPConnection<Responder: HTTPResponder> where Responder.Context: ServerC
     private static func switchToRawBytes(channel: any Channel) -> EventLoopFuture<Void> {
         do {
             let pipeline = channel.pipeline.syncOperations
-            let codec = try pipeline.context(name: PipelineNames.codec).handler
+            let codec = try pipeline.handler(type: ServerCodec.self)
+            let connectionGuard = try pipeline.handler(type: ConnectionGuard.self)
             try pipeline.addHandler(UpgradedBytesHandler(), position: .after(codec))
             channel.pipeline.triggerUserOutboundEvent(ConnectionEvent.upgraded, promise: nil)
+            return channel.pipeline.removeHandler(codec)
+                .flatMap { channel.pipeline.removeHandler(name: PipelineNames.encoder) }
+                .flatMap { channel.pipeline.removeHandler(name: PipelineNames.decoder) }
+                .map {
+                    // Bytes the parser held back are forwarded on removal without a read-complete,
+                    // and the async channel delivers reads on read-complete.
+                    channel.pipeline.fireChannelReadComplete()
+                    // A FIN that came with the upgrade request ends the upgraded input after them.
+                    connectionGuard.releaseHeldInputClosed()
+                }
         } catch {
             return channel.eventLoop.makeFailedFuture(error)
         }
-        return channel.pipeline.removeHandler(name: PipelineNames.codec)
-            .flatMap { channel.pipeline.removeHandler(name: PipelineNames.encoder) }
-            .flatMap { channel.pipeline.removeHandler(name: PipelineNames.decoder) }
-            .map {
-                // Bytes the parser held back are forwarded on removal without a read-complete,
-                // and the async channel delivers reads on read-complete.
-                channel.pipeline.fireChannelReadComplete()
-            }
     }
 }
 

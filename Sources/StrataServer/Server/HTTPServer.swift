@@ -61,6 +61,9 @@ public struct HTTPServer<Responder: HTTPResponder>: Service where Responder.Cont
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
+            // A client's FIN ends its sending, not the exchange (RFC 9112 §9.6): the requests
+            // that arrived before it are still answered, then the connection closes.
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
             .bind(host: configuration.host, port: configuration.port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try Self.configurePipeline(channel: channel, configuration: configuration, logger: logger)

@@ -82,6 +82,17 @@ func makeTestRouter(events: ServerSideEvents = ServerSideEvents(), gate: Gate = 
         await gate.wait()
         return ServerResponse(status: .ok, body: .init(string: "slow done"))
     }
+    router.get("/gated-stream") { _, _ in
+        ServerResponse(
+            status: .ok,
+            body: ResponseBody { writer in
+                try await writer.write(ByteBuffer(string: "first;"))
+                events.record("first written")
+                await gate.wait()
+                try await writer.write(ByteBuffer(string: "second;"))
+                try await writer.write(ByteBuffer(string: "third"))
+            })
+    }
     router.get("/never") { _, _ in
         events.record("never started")
         try await Task.sleep(for: .seconds(3600))
