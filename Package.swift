@@ -18,12 +18,14 @@ let package = Package(
         .library(name: "StrataCORS", targets: ["StrataCORS"]),
         .library(name: "StrataCompression", targets: ["StrataCompression"]),
         .library(name: "StrataWebSocket", targets: ["StrataWebSocket"]),
+        .library(name: "StrataRedis", targets: ["StrataRedis"]),
         .library(name: "StrataHummingbird", targets: ["StrataHummingbird"]),
         .library(name: "StrataVapor", targets: ["StrataVapor"]),
         .executable(name: "HelloExample", targets: ["HelloExample"]),
         .executable(name: "CORSExample", targets: ["CORSExample"]),
         .executable(name: "CompressionExample", targets: ["CompressionExample"]),
         .executable(name: "WebSocketExample", targets: ["WebSocketExample"]),
+        .executable(name: "RedisExample", targets: ["RedisExample"]),
     ],
     traits: [
         .trait(
@@ -52,6 +54,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/adam-fowler/compress-nio.git", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.7.3"),
         // Only the StrataHummingbird target uses it, and only with the Hummingbird trait on.
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         // Only the StrataVapor target uses it, and only with the Vapor trait on.
@@ -134,6 +137,20 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // A RESP3/RESP2 Redis client on SwiftNIO; no middleware. Strata only for its SHA-1.
+        .target(
+            name: "StrataRedis",
+            dependencies: [
+                "Strata",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "CompressionExample",
             dependencies: [
@@ -207,6 +224,21 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .executableTarget(
+            name: "RedisExample",
+            dependencies: [
+                "Strata",
+                "StrataServer",
+                "StrataRedis",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Examples/Redis/Sources/RedisExample",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
             name: "HelloExample",
             dependencies: [
                 "Strata",
@@ -266,6 +298,19 @@ let package = Package(
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "StrataRedisTests",
+            dependencies: [
+                "StrataRedis",
+                "RedisExample",
+                "StrataServer",
+                "StrataTesting",
+                "StrataTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -16,6 +16,9 @@ dpkg -s zlib1g-dev >/dev/null 2>&1 || packages+=(zlib1g-dev)
 # The tests build the Brotli and Zstd traits too.
 dpkg -s libbrotli-dev >/dev/null 2>&1 || packages+=(libbrotli-dev)
 dpkg -s libzstd-dev >/dev/null 2>&1 || packages+=(libzstd-dev)
+# StrataRedis and the Redis stores are tested against a real server and cluster.
+command -v redis-server >/dev/null 2>&1 || packages+=(redis-server)
+command -v redis-cli >/dev/null 2>&1 || packages+=(redis-tools)
 if [ ${#packages[@]} -gt 0 ]; then
     echo "installing: ${packages[*]}"
     as_root apt-get update -qq

@@ -11,6 +11,15 @@ export STRATA_PYTHON="$PWD/.venv/bin/python"
 # The light targets must stay light: build each alone and check what got compiled.
 if [ $# -eq 0 ]; then bash scripts/check-independence.sh Strata StrataCORS StrataCompression StrataWebSocket; fi
 
+# A real Redis: a standalone server and a 3-master cluster, stopped on exit whatever happens.
+source scripts/redis-servers.sh
+start_redis_standalone
+start_redis_cluster
+export STRATA_REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
+export STRATA_REDIS_CLUSTER="$(printf 'redis://127.0.0.1:%s,' "${REDIS_CLUSTER_PORTS[@]}" | sed 's/,$//')"
+export STRATA_REDIS_SERVER="$(command -v redis-server)"
+echo "redis: standalone $STRATA_REDIS_URL, cluster $STRATA_REDIS_CLUSTER"
+
 # Every opt-in trait on, so the code behind them is tested too.
 TRAITS="Brotli,Zstd,Hummingbird,Vapor"
 swift build --build-tests --traits "$TRAITS"

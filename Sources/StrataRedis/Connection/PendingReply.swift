@@ -1,0 +1,67 @@
+import NIOCore
+import Synchronization
+
+/// The reply slot of one written command: answered once, by the reply, the connection's end,
+/// a timeout or the caller's cancellation, whichever comes first. The connection keeps it in
+/// its queue until the reply arrives even after the caller was answered otherwise, so the
+/// replies behind it still match their commands.
+final class PendingReply: Sendable {
+    private enum State {
+        case initial
+        case waiting(CheckedContinuation<RESPValue, any Error>)
+        case ready(Result<RESPValue, any Error>)
+        case answered
+    }
+
+    private let state = Mutex<State>(.initial)
+    /// When the caller gives up waiting.
+    let deadline: NIODeadline
+
+    init(deadline: NIODeadline) {
+        self.deadline = deadline
+    }
+
+    /// The reply, waiting for it if it has not come; a cancelled task stops waiting (the reply
+    /// is then dropped when it arrives).
+    func value() async throws -> RESPValue {
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                let ready = self.state.withLock { state -> Result<RESPValue, any Error>? in
+                    switch state {
+                    case .initial:
+                        state = .waiting(continuation)
+                        return nil
+                    case .ready(let result):
+                        state = .answered
+                        return result
+                    case .waiting, .answered:
+                        return .failure(CancellationError())
+                    }
+                }
+                if let ready { continuation.resume(with: ready) }
+            }
+        } onCancel: {
+            self.resume(.failure(CancellationError()))
+        }
+    }
+
+    /// Answers the caller unless it was answered already; `false` then.
+    @discardableResult
+    func resume(_ result: Result<RESPValue, any Error>) -> Bool {
+        let (answered, continuation) = self.state.withLock {
+            state -> (Bool, CheckedContinuation<RESPValue, any Error>?) in
+            switch state {
+            case .initial:
+                state = .ready(result)
+                return (true, nil)
+            case .waiting(let continuation):
+                state = .answered
+                return (true, continuation)
+            case .ready, .answered:
+                return (false, nil)
+            }
+        }
+        continuation?.resume(with: result)
+        return answered
+    }
+}

@@ -1,0 +1,152 @@
+import Logging
+import NIOCore
+
+/// Reads replies and matches them, in order, to the commands written on the connection.
+///
+/// Runs on the connection's event loop only. A reply whose caller already gave up (timeout,
+/// cancellation) is read and dropped, so the replies behind it stay matched. A reply that does
+/// not parse closes the connection: nothing after it could be matched safely.
+final class RedisChannelHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+
+    private var parser: RESPParser
+    /// Bytes received and not yet parsed.
+    private var buffer = ByteBuffer()
+    private var pending = CircularBuffer<PendingReply>(initialCapacity: 16)
+    private let counters: ConnectionCounters
+    private let commandTimeout: TimeAmount
+    private let logger: Logger
+    private var timer: Scheduled<Void>?
+    private var lastRead = NIODeadline.now()
+    private var context: ChannelHandlerContext?
+    /// Why the connection ended, once it has.
+    private(set) var failure: RedisClientError?
+    /// Set on a subscriber connection: every reply and push goes here instead of to a command.
+    var onPush: ((RESPValue) -> Void)?
+
+    init(limits: RESPParserLimits, counters: ConnectionCounters, commandTimeout: TimeAmount, logger: Logger) {
+        self.parser = RESPParser(limits: limits)
+        self.counters = counters
+        self.commandTimeout = commandTimeout
+        self.logger = logger
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+        self.timer?.cancel()
+    }
+
+    /// Queues the reply slots of commands just written, in order.
+    func expect(_ reply: PendingReply) {
+        self.pending.append(reply)
+        if self.timer == nil, let context = self.context { self.armTimer(context: context, at: reply.deadline) }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let bytes = self.unwrapInboundIn(data)
+        self.lastRead = .now()
+        if self.buffer.readableBytes == 0 {
+            self.buffer = bytes
+        } else {
+            var bytes = bytes
+            self.buffer.writeBuffer(&bytes)
+        }
+        var delivered = 0
+        do {
+            while let value = try self.parser.next(from: &self.buffer) {
+                if let onPush = self.onPush {
+                    onPush(value)
+                    continue
+                }
+                if case .push = value {
+                    self.logger.debug("dropping a RESP3 push on a command connection")
+                    continue
+                }
+                guard let reply = self.pending.popFirst() else {
+                    self.fail(context: context, RedisClientError(
+                        .protocolViolation, mayHaveRun: true, message: "a reply came that no command asked for"))
+                    return
+                }
+                delivered += 1
+                reply.resume(.success(value))
+            }
+        } catch {
+            self.logger.warning("closing a Redis connection on a malformed reply", metadata: ["error": "\(error)"])
+            self.fail(context: context, RedisClientError(.protocolViolation, mayHaveRun: true, message: "\(error)"))
+            return
+        }
+        if self.buffer.readableBytes > 0 && self.buffer.readerIndex > 64 * 1024 { self.buffer.discardReadBytes() }
+        if delivered > 0 { self.counters.answered(delivered) }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        self.timer?.cancel()
+        self.timer = nil
+        let failure =
+            self.failure ?? RedisClientError(.connectionClosed, mayHaveRun: true, message: "the connection closed")
+        self.failure = failure
+        self.failAll(failure)
+        self.counters.closed()
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        self.fail(context: context, RedisClientError(.connectionClosed, mayHaveRun: true, message: "\(error)"))
+    }
+
+    private func fail(context: ChannelHandlerContext, _ error: RedisClientError) {
+        if self.failure == nil { self.failure = error }
+        self.failAll(error)
+        context.close(promise: nil)
+    }
+
+    private func failAll(_ error: RedisClientError) {
+        let count = self.pending.count
+        while let reply = self.pending.popFirst() { reply.resume(.failure(error)) }
+        if count > 0 { self.counters.answered(count) }
+    }
+
+    private func armTimer(context: ChannelHandlerContext, at deadline: NIODeadline) {
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        self.timer = context.eventLoop.scheduleTask(deadline: deadline) {
+            let (handler, context) = bound.value
+            handler.timerFired(context: context)
+        }
+    }
+
+    /// Answers the callers whose deadline passed (their replies will still be read and
+    /// dropped), and closes a connection whose oldest reply is a whole timeout overdue with
+    /// nothing read meanwhile: a server that accepts and never answers.
+    private func timerFired(context: ChannelHandlerContext) {
+        self.timer = nil
+        let now = NIODeadline.now()
+        var next: NIODeadline?
+        for reply in self.pending {
+            if reply.deadline <= now {
+                if reply.resume(.failure(RedisClientError(
+                    .commandTimeout, mayHaveRun: true, message: "no reply within the command timeout")))
+                {
+                    self.counters.timedOut()
+                }
+            } else {
+                next = reply.deadline
+                break
+            }
+        }
+        if let oldest = self.pending.first {
+            let unresponsiveAt = oldest.deadline + self.commandTimeout
+            if unresponsiveAt <= now && self.lastRead < oldest.deadline {
+                self.logger.warning("closing an unresponsive Redis connection")
+                self.fail(context: context, RedisClientError(
+                    .connectionClosed, mayHaveRun: true, message: "the server stopped answering"))
+                return
+            }
+            next = min(next ?? unresponsiveAt, unresponsiveAt)
+        }
+        if let next { self.armTimer(context: context, at: next) }
+    }
+}

@@ -1,0 +1,100 @@
+import Foundation
+import NIOCore
+import StrataRedis
+import StrataTestSupport
+import StrataTesting
+import Testing
+
+@testable import RedisExample
+
+/// The example's `/hits` route over a real socket, with Redis up, down and back; and the
+/// configuration checks.
+@Suite struct ExampleAndConfigurationTests {
+    @Test func hitsCountsAnswers503WhileRedisIsDownAndRecovers() async throws {
+        try await RedisServerProcess.with { server in
+            let redis = RedisClient(configuration: try exampleConfiguration(url: server.url), logger: RedisTestEnvironment.logger)
+            try await withLiveServer(responder: buildResponder(redis: redis, logger: RedisTestEnvironment.logger)) { port in
+                func hits() async throws -> (Int?, String) {
+                    let response = parseResponses(
+                        try await RawHTTPClient.exchange(
+                            "GET /hits HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", port: port, timeout: .seconds(10))
+                    ).first
+                    return (response?.status, response?.body ?? "")
+                }
+                // The first request also connects (on a loaded machine that can take longer
+                // than the example's one-second timeouts): wait for the first count.
+                var first = try await hits()
+                for _ in 0..<50 where first.0 != 200 {
+                    try await Task.sleep(for: .milliseconds(100))
+                    first = try await hits()
+                }
+                #expect(first == (200, "1"))
+                #expect(try await hits() == (200, "2"))
+                try await server.kill()
+                #expect(try await hits().0 == 503)
+                server.pause()  // no process: a no-op
+                try await server.start()
+                var status: Int?
+                for _ in 0..<60 where status != 200 {
+                    status = try await hits().0
+                    if status != 200 { try await Task.sleep(for: .milliseconds(100)) }
+                }
+                #expect(status == 200)
+                // Paused: accepted, never answered; 503 within the one-second command timeout.
+                server.pause()
+                defer { server.resume() }
+                let (paused, _) = try await hits()
+                #expect(paused == 503)
+            }
+            await redis.shutdown()
+        }
+    }
+
+    @Test func urlsAndConfigurationsAreValidatedWithTheFix() throws {
+        let tcp = try RedisConfiguration(url: "redis://user:p%40ss@10.0.0.1:6380/2")
+        #expect(tcp.mode == .standalone(.tcp(host: "10.0.0.1", port: 6380)))
+        #expect(tcp.username == "user" && tcp.password == "p@ss" && tcp.database == 2)
+        #expect(try RedisConfiguration(url: "redis://localhost").mode == .standalone(.tcp(host: "localhost", port: 6379)))
+        #expect(try RedisConfiguration(url: "redis://[::1]:7000").mode == .standalone(.tcp(host: "::1", port: 7000)))
+        let unix = try RedisConfiguration(url: "unix:///var/run/redis.sock?db=1")
+        #expect(unix.mode == .standalone(.unixSocket(path: "/var/run/redis.sock")) && unix.database == 1)
+        for bad in [
+            "http://host", "redis://", "redis://host:99999", "redis://host:x", "redis://host/x", "rediss://host",
+            "unix://relative", "redis://[::1", "redis://user:secretpw@host:0",
+        ] {
+            do {
+                _ = try RedisConfiguration(url: bad)
+                Issue.record("\(bad) should be refused")
+            } catch {
+                #expect(!error.description.contains("secretpw"), "the password leaked: \(error)")
+            }
+        }
+        var configuration = try RedisConfiguration(url: "redis://h")
+        configuration.minConnections = 9
+        configuration.maxConnections = 2
+        configuration.commandTimeout = .zero
+        do {
+            try configuration.validate()
+            Issue.record("min > max should be refused")
+        } catch {
+            #expect(error.problems.count == 2, "\(error.problems)")
+        }
+        #expect(throws: RedisConfigurationError.self) { try RedisConfiguration(clusterNodes: []) }
+        #expect(throws: RedisConfigurationError.self) { try RedisConfiguration(clusterNodes: ["redis://h:1/2"]) }
+    }
+
+    @Test func theUnixSocketEndpointWorks() async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("strata-\(UUID().uuidString.prefix(6)).sock").path
+        try await RedisServerProcess.with { server in
+            _ = server
+            let unixServer = try RedisServerProcess()
+            try await unixServer.start(["--unixsocket", path, "--unixsocketperm", "700"])
+            defer { Task { await unixServer.stop() } }
+            try await RedisTestEnvironment.withClient(url: "unix://\(path)") { redis in
+                try await redis.set("unix", to: "yes")
+                #expect(try await redis.getString("unix") == "yes")
+            }
+            await unixServer.stop()
+        }
+    }
+}

@@ -1,0 +1,269 @@
+import Foundation
+import NIOCore
+import StrataRedis
+import Testing
+
+/// Automatic pipelining, and what happens when the server dies, hangs, kills a connection or
+/// the caller gives up.
+@Suite struct PipeliningAndFaultTests {
+    @Test func tenThousandConcurrentCommandsOnTwoConnectionsAllAnswerInOrder() async throws {
+        try await RedisTestEnvironment.withClient({ $0.maxConnections = 2 }) { redis in
+            let prefix = RedisTestEnvironment.uniquePrefix()
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for task in 0..<100 {
+                    group.addTask {
+                        let key = RedisKey("\(prefix):\(task)")
+                        for index in 0..<100 {
+                            // Each task sees its own counter go up one by one: replies matched in order.
+                            let value = try await redis.incr(key)
+                            #expect(value == index + 1)
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            let clients = try await redis.send("CLIENT", "LIST").string ?? ""
+            let ours = clients.split(separator: "\n").filter { $0.contains("name=strata") && $0.contains("cmd=incr") }
+            #expect(ours.count <= 2, "\(ours.count) connections carried the load")
+            for task in 0..<100 { try await redis.delete(RedisKey("\(prefix):\(task)")) }
+        }
+    }
+
+    @Test func aKilledServerFailsInFlightCommandsFastAndThePoolReconnectsAfterARestart() async throws {
+        try await RedisServerProcess.with { server in
+            try await RedisTestEnvironment.withClient(
+                { $0.maxReconnectDelay = .milliseconds(200); $0.commandTimeout = .seconds(20) }, url: server.url
+            ) { redis in
+                try await redis.set("before", to: "1")
+                // Load in flight while the server is killed: every command ends, none hangs.
+                let outcomes = try await withThrowingTaskGroup(of: String.self) { group in
+                    for _ in 0..<20 {
+                        group.addTask {
+                            var outcome = "ok"
+                            for _ in 0..<2000 {
+                                do {
+                                    _ = try await redis.incr("load")
+                                } catch let error as RedisClientError {
+                                    outcome = error.code.rawValue
+                                    break
+                                }
+                            }
+                            return outcome
+                        }
+                    }
+                    try await Task.sleep(for: .milliseconds(30))
+                    try await server.kill()
+                    var all: [String] = []
+                    for try await outcome in group { all.append(outcome) }
+                    return all
+                }
+                #expect(outcomes.count == 20)
+                #expect(outcomes.contains { $0 == "connectionClosed" || $0 == "connectionFailed" }, "\(outcomes)")
+
+                // While it is down, new commands fail (fast, typed), never hang.
+                let start = ContinuousClock.now
+                await #expect(throws: RedisClientError.self) { try await redis.ping() }
+                #expect(ContinuousClock.now - start < .seconds(10))
+
+                try await server.start()
+                // The pool reconnects by itself: a command soon succeeds again.
+                var recovered = false
+                for _ in 0..<100 where !recovered {
+                    if (try? await redis.ping()) != nil { recovered = true } else { try await Task.sleep(for: .milliseconds(50)) }
+                }
+                #expect(recovered)
+                #expect(try await redis.get("before") == nil)  // a new, empty server
+            }
+        }
+    }
+
+    @Test func aServerThatAcceptsButNeverAnswersGivesACommandTimeout() async throws {
+        try await RedisServerProcess.with { server in
+            try await RedisTestEnvironment.withClient({ $0.commandTimeout = .milliseconds(300) }, url: server.url) { redis in
+                try await redis.ping()
+                server.pause()
+                defer { server.resume() }
+                do {
+                    _ = try await redis.get("anything")
+                    Issue.record("a paused server should time out")
+                } catch let error as RedisClientError {
+                    #expect(error.code == .commandTimeout)
+                    #expect(error.mayHaveRun)
+                }
+                server.resume()
+                // The late reply is dropped, not handed to the next command.
+                var answered = false
+                for _ in 0..<50 where !answered {
+                    if let value = try? await redis.send("ECHO", "after") {
+                        #expect(value.string == "after")
+                        answered = true
+                    } else {
+                        try await Task.sleep(for: .milliseconds(50))
+                    }
+                }
+                #expect(answered)
+            }
+        }
+    }
+
+    @Test func aPooledConnectionKilledByTheServerIsReplaced() async throws {
+        try await RedisTestEnvironment.withClient({ $0.maxConnections = 1; $0.reconnectDelay = .milliseconds(10) }) { redis in
+            // The one pooled connection's id; another client kills exactly that connection.
+            let id = try #require(try await redis.send("CLIENT", "ID").int)
+            try await RedisTestEnvironment.withClient { killer in
+                let killed = try await killer.send("CLIENT", "KILL", "ID", "\(id)").int
+                #expect(killed == 1)
+            }
+            var recovered = false
+            for _ in 0..<100 where !recovered {
+                if (try? await redis.send("ECHO", "back"))?.string == "back" { recovered = true } else {
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+            }
+            #expect(recovered)
+            let newID = try await redis.send("CLIENT", "ID").int
+            #expect(newID != id, "a new connection took over")
+        }
+    }
+
+    /// Waits until the server shows connection `id` blocked in `BLPOP` (no sleep-and-hope).
+    static func waitUntilBlocked(id: Int) async throws {
+        try await RedisTestEnvironment.withClient { observer in
+            for _ in 0..<1000 {
+                // `flags=b`: blocked now (`cmd=blpop` alone would also match a finished BLPOP).
+                let line = try await observer.send("CLIENT", "LIST", "ID", "\(id)").string ?? ""
+                if line.contains("cmd=blpop") && line.contains("flags=b") { return }
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            Issue.record("connection \(id) never blocked")
+        }
+    }
+
+    @Test func aCancelledCommandLeavesTheConnectionInStep() async throws {
+        try await RedisTestEnvironment.withClient({ $0.maxConnections = 1 }) { redis in
+            let key = RedisKey(RedisTestEnvironment.uniquePrefix())
+            let id = try #require(try await redis.send("CLIENT", "ID").int)
+            // A blocking command cancelled while the server holds it: its reply (nil after 5 s)
+            // arrives later and must be dropped, not handed to the next command.
+            let blocked = Task {
+                var command = RedisCommand("BLPOP", key: key)
+                command.append("5")
+                return try await redis.send(command)
+            }
+            try await Self.waitUntilBlocked(id: id)
+            blocked.cancel()
+            await #expect(throws: CancellationError.self) { try await blocked.value }
+            // Pipelined behind it on the one connection: each gets its own reply.
+            #expect(try await redis.send("ECHO", "first").string == "first")
+            #expect(try await redis.send("ECHO", "second").string == "second")
+            try await redis.set(key, to: "v")
+            #expect(try await redis.getString(key) == "v")
+            #expect(try await redis.send("CLIENT", "ID").int == id, "the same connection, still in step")
+            try await redis.delete(key)
+        }
+    }
+
+    @Test func aFullPoolAnswersPoolExhaustedWhenItsWaitersAreFullOrTimeOut() async throws {
+        for acquireTimeout in [Duration.milliseconds(200), .seconds(20)] {
+            try await RedisTestEnvironment.withClient({
+                $0.maxConnections = 1
+                $0.maxPipelinedCommands = 1
+                $0.maxWaiters = 1
+                $0.acquireTimeout = acquireTimeout
+            }) { redis in
+                let id = try #require(try await redis.send("CLIENT", "ID").int)
+                let key = RedisKey(RedisTestEnvironment.uniquePrefix())
+                var blocking = RedisCommand("BLPOP", key: key)
+                blocking.append("5")
+                // One command holds the only slot for five seconds (a margin for a loaded machine).
+                async let holder = redis.send(blocking)
+                try await Self.waitUntilBlocked(id: id)
+                if acquireTimeout < .seconds(1) {
+                    // The one waiter gives up after the acquire timeout.
+                    do {
+                        _ = try await redis.send("ECHO", "waiting")
+                        Issue.record("the pool is full")
+                    } catch let error as RedisClientError {
+                        #expect(error.code == .poolExhausted && !error.mayHaveRun)
+                        #expect(error.message.contains("acquire timeout"), "\(error)")
+                    }
+                } else {
+                    // Two commands compete for the one waiter's place: whichever comes second is
+                    // refused at once, the other is served when the slot frees.
+                    func attempt(_ word: String) async -> Result<RESPValue, any Error> {
+                        do { return .success(try await redis.send("ECHO", word)) } catch { return .failure(error) }
+                    }
+                    async let first = attempt("a")
+                    async let second = attempt("b")
+                    let outcomes = await [first, second]
+                    let served = outcomes.compactMap { try? $0.get().string }
+                    let refused = outcomes.compactMap { outcome -> RedisClientError? in
+                        if case .failure(let error as RedisClientError) = outcome { return error }
+                        return nil
+                    }
+                    #expect(served.count == 1 && refused.count == 1, "\(outcomes)")
+                    #expect(refused.first?.code == .poolExhausted)
+                    #expect(refused.first?.message.contains("maxWaiters") == true)
+                }
+                #expect(try await holder == .null)
+            }
+        }
+    }
+
+    @Test func aMalformedReplyClosesTheConnectionWithATypedError() async throws {
+        // A fake server that answers garbage: the client fails that command, closes, and a
+        // later command on a fresh connection works against the real server's replacement.
+        let listener = try FakeServer(reply: "?garbage\r\n")
+        defer { listener.stop() }
+        try await RedisTestEnvironment.withClient({ $0.protocolVersion = .resp2; $0.clientName = nil },
+            url: "redis://127.0.0.1:\(listener.port)") { redis in
+            do {
+                try await redis.ping()
+                Issue.record("garbage should fail")
+            } catch let error as RedisClientError {
+                #expect(error.code == .protocolViolation)
+            }
+        }
+    }
+}
+
+/// A TCP server that answers every read with fixed bytes: a broken Redis.
+final class FakeServer {
+    let port: Int
+    private let socket: Int32
+    private let thread: Thread
+
+    init(reply: String) throws {
+        let fd = Foundation.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        listen(fd, 8)
+        self.socket = fd
+        self.port = Int(UInt16(bigEndian: address.sin_port))
+        let bytes = Array(reply.utf8)
+        self.thread = Thread {
+            while true {
+                let client = accept(fd, nil, nil)
+                guard client >= 0 else { return }
+                var buffer = [UInt8](repeating: 0, count: 4096)
+                while read(client, &buffer, buffer.count) > 0 {
+                    _ = bytes.withUnsafeBytes { write(client, $0.baseAddress, $0.count) }
+                }
+                close(client)
+            }
+        }
+        self.thread.start()
+    }
+
+    func stop() {
+        shutdown(self.socket, Int32(SHUT_RDWR))
+        close(self.socket)
+    }
+}
