@@ -36,6 +36,16 @@ let package = Package(
             path: "Benchmarks/StrataBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
+        // The load generator `scripts/bench-redis.sh` runs against redis-benchmark's figures.
+        .executableTarget(
+            name: "RedisLoad",
+            dependencies: [
+                .product(name: "StrataRedis", package: "Strata"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tools/RedisLoad"
+        ),
         // The peer `scripts/bench-server.sh` runs side by side with HelloExample.
         .executableTarget(
             name: "HummingbirdPeer",

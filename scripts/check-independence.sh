@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds each light target alone, from an empty build folder, and fails if a heavy dependency
 # was compiled for it: a user adding only that product must not pay for NIOPosix, swift-crypto,
-# AsyncHTTPClient, Hummingbird or Vapor.
+# AsyncHTTPClient, Hummingbird, Vapor, swift-distributed-tracing or StrataRedis.
 #
 #   scripts/check-independence.sh [Target ...]    (default: Strata)
 set -euo pipefail
@@ -17,7 +17,7 @@ for target in "${targets[@]}"; do
         exit 1
     }
     compiled="$(find "$scratch" -name '*.swiftmodule' -path '*/Modules/*' -printf '%f\n' | sed 's/\.swiftmodule$//' | sort -u)"
-    heavy="$(grep -E '^(NIOPosix|Crypto|_CryptoExtras|AsyncHTTPClient|Hummingbird|HummingbirdCore|Vapor)$' <<<"$compiled" || true)"
+    heavy="$(grep -E '^(NIOPosix|Crypto|_CryptoExtras|AsyncHTTPClient|Hummingbird|HummingbirdCore|Vapor|StrataRedis|Tracing)$' <<<"$compiled" || true)"
     if [ -n "$heavy" ]; then
         echo "independence: $target compiled heavy modules: $(tr '\n' ' ' <<<"$heavy")"
         status=1

@@ -29,8 +29,11 @@ import Testing
             } catch let error as RedisServerError {
                 #expect(error.isCrossSlot)
             }
-            let script = RedisScript("return redis.call('INCRBY', KEYS[1], ARGV[1]) + redis.call('INCRBY', KEYS[2], ARGV[1])")
-            #expect(try await redis.run(script, keys: [RedisKey("\(tag):x"), RedisKey("\(tag):y")], arguments: [3]) == .integer(6))
+            let script = RedisScript(
+                "return redis.call('INCRBY', KEYS[1], ARGV[1]) + redis.call('INCRBY', KEYS[2], ARGV[1])")
+            #expect(
+                try await redis.run(script, keys: [RedisKey("\(tag):x"), RedisKey("\(tag):y")], arguments: [3])
+                    == .integer(6))
             // SCAN visits every master.
             var scanned = 0
             for try await _ in redis.scan(match: "\(prefix):*", count: 100) { scanned += 1 }
@@ -51,7 +54,8 @@ import Testing
             var source = -1
             var ids: [Int: String] = [:]
             for port in ports {
-                ids[port] = try await RedisServerProcess.cli(port: port, ["CLUSTER", "MYID"]).trimmingCharacters(in: .whitespacesAndNewlines)
+                ids[port] = try await RedisServerProcess.cli(port: port, ["CLUSTER", "MYID"]).trimmingCharacters(
+                    in: .whitespacesAndNewlines)
                 let probe = try await RedisServerProcess.cli(port: port, ["GET", "\(key)"])
                 if probe.trimmingCharacters(in: .whitespacesAndNewlines) == "before" { source = port }
             }
@@ -59,9 +63,12 @@ import Testing
             let sourceID = try #require(ids[source])
             let targetID = try #require(ids[target])
             // IMPORTING on the target, MIGRATING on the source; move this key only.
-            _ = try await RedisServerProcess.cli(port: target, ["CLUSTER", "SETSLOT", "\(slot)", "IMPORTING", sourceID])
-            _ = try await RedisServerProcess.cli(port: source, ["CLUSTER", "SETSLOT", "\(slot)", "MIGRATING", targetID])
-            _ = try await RedisServerProcess.cli(port: source, ["MIGRATE", "127.0.0.1", "\(target)", "\(key)", "0", "5000"])
+            _ = try await RedisServerProcess.cli(
+                port: target, ["CLUSTER", "SETSLOT", "\(slot)", "IMPORTING", sourceID])
+            _ = try await RedisServerProcess.cli(
+                port: source, ["CLUSTER", "SETSLOT", "\(slot)", "MIGRATING", targetID])
+            _ = try await RedisServerProcess.cli(
+                port: source, ["MIGRATE", "127.0.0.1", "\(target)", "\(key)", "0", "5000"])
             // The key now lives on the target while the slot is still the source's: ASK.
             #expect(try await redis.getString(key) == "before")
             try await redis.set(key, to: "during")
@@ -75,9 +82,12 @@ import Testing
             try await redis.set(key, to: "after")
             #expect(try await redis.getString(key) == "after")
             // Move it back so the cluster is as it was.
-            _ = try await RedisServerProcess.cli(port: source, ["CLUSTER", "SETSLOT", "\(slot)", "IMPORTING", targetID])
-            _ = try await RedisServerProcess.cli(port: target, ["CLUSTER", "SETSLOT", "\(slot)", "MIGRATING", sourceID])
-            _ = try await RedisServerProcess.cli(port: target, ["MIGRATE", "127.0.0.1", "\(source)", "\(key)", "0", "5000"])
+            _ = try await RedisServerProcess.cli(
+                port: source, ["CLUSTER", "SETSLOT", "\(slot)", "IMPORTING", targetID])
+            _ = try await RedisServerProcess.cli(
+                port: target, ["CLUSTER", "SETSLOT", "\(slot)", "MIGRATING", sourceID])
+            _ = try await RedisServerProcess.cli(
+                port: target, ["MIGRATE", "127.0.0.1", "\(source)", "\(key)", "0", "5000"])
             for port in ports {
                 _ = try await RedisServerProcess.cli(port: port, ["CLUSTER", "SETSLOT", "\(slot)", "NODE", sourceID])
             }

@@ -164,10 +164,13 @@ import Testing
     @Test func authenticationAndDatabaseSelection() async throws {
         try await RedisServerProcess.with { server in
             try await RedisServerProcess.cli(port: server.port, ["CONFIG", "SET", "requirepass", "s3cret"])
-            _ = try await RedisServerProcess.cli(port: server.port, ["-a", "s3cret", "ACL", "SETUSER", "app", "on", ">apppass", "~*", "+@all"])
+            _ = try await RedisServerProcess.cli(
+                port: server.port, ["-a", "s3cret", "ACL", "SETUSER", "app", "on", ">apppass", "~*", "+@all"])
             for version in Self.versions {
                 // Wrong password: a typed connect failure that does not repeat the secret.
-                try await RedisTestEnvironment.withClient({ $0.protocolVersion = version }, url: "redis://:wrong@127.0.0.1:\(server.port)") { redis in
+                try await RedisTestEnvironment.withClient(
+                    { $0.protocolVersion = version }, url: "redis://:wrong@127.0.0.1:\(server.port)"
+                ) { redis in
                     do {
                         try await redis.ping()
                         Issue.record("a wrong password should fail")
@@ -176,12 +179,16 @@ import Testing
                         #expect(!error.description.contains("wrong"), "\(error)")
                     }
                 }
-                try await RedisTestEnvironment.withClient({ $0.protocolVersion = version }, url: "redis://:s3cret@127.0.0.1:\(server.port)/3") { redis in
+                try await RedisTestEnvironment.withClient(
+                    { $0.protocolVersion = version }, url: "redis://:s3cret@127.0.0.1:\(server.port)/3"
+                ) { redis in
                     try await redis.set("db-check", to: "three")
                     #expect(try await redis.send("CLIENT", "INFO").string?.contains("db=3") == true)
                     #expect(try await redis.send("CLIENT", "INFO").string?.contains("name=strata") == true)
                 }
-                try await RedisTestEnvironment.withClient({ $0.protocolVersion = version }, url: "redis://app:apppass@127.0.0.1:\(server.port)") { redis in
+                try await RedisTestEnvironment.withClient(
+                    { $0.protocolVersion = version }, url: "redis://app:apppass@127.0.0.1:\(server.port)"
+                ) { redis in
                     let whoami = try await redis.send("ACL", "WHOAMI").string
                     #expect(whoami == "app")
                 }

@@ -12,12 +12,15 @@ import Testing
 @Suite struct ExampleAndConfigurationTests {
     @Test func hitsCountsAnswers503WhileRedisIsDownAndRecovers() async throws {
         try await RedisServerProcess.with { server in
-            let redis = RedisClient(configuration: try exampleConfiguration(url: server.url), logger: RedisTestEnvironment.logger)
-            try await withLiveServer(responder: buildResponder(redis: redis, logger: RedisTestEnvironment.logger)) { port in
+            let redis = RedisClient(
+                configuration: try exampleConfiguration(url: server.url), logger: RedisTestEnvironment.logger)
+            try await withLiveServer(responder: buildResponder(redis: redis, logger: RedisTestEnvironment.logger)) {
+                port in
                 func hits() async throws -> (Int?, String) {
                     let response = parseResponses(
                         try await RawHTTPClient.exchange(
-                            "GET /hits HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", port: port, timeout: .seconds(10))
+                            "GET /hits HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", port: port,
+                            timeout: .seconds(10))
                     ).first
                     return (response?.status, response?.body ?? "")
                 }
@@ -54,7 +57,8 @@ import Testing
         let tcp = try RedisConfiguration(url: "redis://user:p%40ss@10.0.0.1:6380/2")
         #expect(tcp.mode == .standalone(.tcp(host: "10.0.0.1", port: 6380)))
         #expect(tcp.username == "user" && tcp.password == "p@ss" && tcp.database == 2)
-        #expect(try RedisConfiguration(url: "redis://localhost").mode == .standalone(.tcp(host: "localhost", port: 6379)))
+        #expect(
+            try RedisConfiguration(url: "redis://localhost").mode == .standalone(.tcp(host: "localhost", port: 6379)))
         #expect(try RedisConfiguration(url: "redis://[::1]:7000").mode == .standalone(.tcp(host: "::1", port: 7000)))
         let unix = try RedisConfiguration(url: "unix:///var/run/redis.sock?db=1")
         #expect(unix.mode == .standalone(.unixSocket(path: "/var/run/redis.sock")) && unix.database == 1)
@@ -84,7 +88,9 @@ import Testing
     }
 
     @Test func theUnixSocketEndpointWorks() async throws {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("strata-\(UUID().uuidString.prefix(6)).sock").path
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "strata-\(UUID().uuidString.prefix(6)).sock"
+        ).path
         try await RedisServerProcess.with { server in
             _ = server
             let unixServer = try RedisServerProcess()

@@ -32,7 +32,9 @@ import Testing
     @Test func aKilledServerFailsInFlightCommandsFastAndThePoolReconnectsAfterARestart() async throws {
         try await RedisServerProcess.with { server in
             try await RedisTestEnvironment.withClient(
-                { $0.maxReconnectDelay = .milliseconds(200); $0.commandTimeout = .seconds(20) }, url: server.url
+                {
+                    $0.maxReconnectDelay = .milliseconds(200); $0.commandTimeout = .seconds(20)
+                }, url: server.url
             ) { redis in
                 try await redis.set("before", to: "1")
                 // Load in flight while the server is killed: every command ends, none hangs.
@@ -69,7 +71,11 @@ import Testing
                 // The pool reconnects by itself: a command soon succeeds again.
                 var recovered = false
                 for _ in 0..<100 where !recovered {
-                    if (try? await redis.ping()) != nil { recovered = true } else { try await Task.sleep(for: .milliseconds(50)) }
+                    if (try? await redis.ping()) != nil {
+                        recovered = true
+                    } else {
+                        try await Task.sleep(for: .milliseconds(50))
+                    }
                 }
                 #expect(recovered)
                 #expect(try await redis.get("before") == nil)  // a new, empty server
@@ -79,7 +85,8 @@ import Testing
 
     @Test func aServerThatAcceptsButNeverAnswersGivesACommandTimeout() async throws {
         try await RedisServerProcess.with { server in
-            try await RedisTestEnvironment.withClient({ $0.commandTimeout = .milliseconds(300) }, url: server.url) { redis in
+            try await RedisTestEnvironment.withClient({ $0.commandTimeout = .milliseconds(300) }, url: server.url) {
+                redis in
                 try await redis.ping()
                 server.pause()
                 defer { server.resume() }
@@ -107,7 +114,9 @@ import Testing
     }
 
     @Test func aPooledConnectionKilledByTheServerIsReplaced() async throws {
-        try await RedisTestEnvironment.withClient({ $0.maxConnections = 1; $0.reconnectDelay = .milliseconds(10) }) { redis in
+        try await RedisTestEnvironment.withClient({
+            $0.maxConnections = 1; $0.reconnectDelay = .milliseconds(10)
+        }) { redis in
             // The one pooled connection's id; another client kills exactly that connection.
             let id = try #require(try await redis.send("CLIENT", "ID").int)
             try await RedisTestEnvironment.withClient { killer in
@@ -116,7 +125,9 @@ import Testing
             }
             var recovered = false
             for _ in 0..<100 where !recovered {
-                if (try? await redis.send("ECHO", "back"))?.string == "back" { recovered = true } else {
+                if (try? await redis.send("ECHO", "back"))?.string == "back" {
+                    recovered = true
+                } else {
                     try await Task.sleep(for: .milliseconds(20))
                 }
             }
@@ -140,7 +151,7 @@ import Testing
     }
 
     @Test func aCancelledCommandLeavesTheConnectionInStep() async throws {
-        try await RedisTestEnvironment.withClient({ $0.maxConnections = 1 }) { redis in
+        try await RedisTestEnvironment.withClient({ $0.maxConnections = 1; $0.commandTimeout = .seconds(30) }) { redis in
             let key = RedisKey(RedisTestEnvironment.uniquePrefix())
             let id = try #require(try await redis.send("CLIENT", "ID").int)
             // A blocking command cancelled while the server holds it: its reply (nil after 5 s)
@@ -170,6 +181,7 @@ import Testing
                 $0.maxPipelinedCommands = 1
                 $0.maxWaiters = 1
                 $0.acquireTimeout = acquireTimeout
+                $0.commandTimeout = .seconds(30)
             }) { redis in
                 let id = try #require(try await redis.send("CLIENT", "ID").int)
                 let key = RedisKey(RedisTestEnvironment.uniquePrefix())
@@ -215,8 +227,12 @@ import Testing
         // later command on a fresh connection works against the real server's replacement.
         let listener = try FakeServer(reply: "?garbage\r\n")
         defer { listener.stop() }
-        try await RedisTestEnvironment.withClient({ $0.protocolVersion = .resp2; $0.clientName = nil },
-            url: "redis://127.0.0.1:\(listener.port)") { redis in
+        try await RedisTestEnvironment.withClient(
+            {
+                $0.protocolVersion = .resp2; $0.clientName = nil
+            },
+            url: "redis://127.0.0.1:\(listener.port)"
+        ) { redis in
             do {
                 try await redis.ping()
                 Issue.record("garbage should fail")
@@ -240,7 +256,9 @@ final class FakeServer {
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         address.sin_port = 0
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+        _ = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
+        }
         _ = withUnsafeMutablePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
         }

@@ -23,7 +23,10 @@ import Testing
         ("*0\r\n", .array([])),
         (
             "*3\r\n:1\r\n*2\r\n+a\r\n$1\r\nb\r\n$-1\r\n",
-            .array([.integer(1), .array([.simpleString(ByteBuffer(string: "a")), .bulkString(ByteBuffer(string: "b"))]), .null])
+            .array([
+                .integer(1), .array([.simpleString(ByteBuffer(string: "a")), .bulkString(ByteBuffer(string: "b"))]),
+                .null,
+            ])
         ),
         (
             "%2\r\n+k\r\n:1\r\n+m\r\n~1\r\n#f\r\n",
@@ -32,7 +35,10 @@ import Testing
                 RESPMapEntry(key: .simpleString(ByteBuffer(string: "m")), value: .set([.boolean(false)])),
             ])
         ),
-        (">2\r\n+message\r\n$2\r\nhi\r\n", .push([.simpleString(ByteBuffer(string: "message")), .bulkString(ByteBuffer(string: "hi"))])),
+        (
+            ">2\r\n+message\r\n$2\r\nhi\r\n",
+            .push([.simpleString(ByteBuffer(string: "message")), .bulkString(ByteBuffer(string: "hi"))])
+        ),
         // An attribute is read and dropped: the value after it is the reply.
         ("|1\r\n+ttl\r\n:3\r\n:7\r\n", .integer(7)),
     ]
@@ -146,9 +152,10 @@ import Testing
         let alphabet = Array("+-:$*%~_#,(=!|>\r\n0123456789abc-".utf8)
         for _ in 0..<5000 {
             var parser = RESPParser()
-            var buffer = ByteBuffer(bytes: (0..<Int.random(in: 1...40, using: &generator)).map { _ in
-                alphabet.randomElement(using: &generator) ?? 0
-            })
+            var buffer = ByteBuffer(
+                bytes: (0..<Int.random(in: 1...40, using: &generator)).map { _ in
+                    alphabet.randomElement(using: &generator) ?? 0
+                })
             let before = buffer.readableBytes
             do {
                 while let _ = try parser.next(from: &buffer) {}

@@ -182,7 +182,9 @@ extension RedisClient {
         guard let pairs = reply.pairs else { throw Self.unexpected(reply, "HGETALL") }
         var result: [String: ByteBuffer] = [:]
         for pair in pairs {
-            guard let field = pair.key.string, let value = pair.value.bytes else { throw Self.unexpected(reply, "HGETALL") }
+            guard let field = pair.key.string, let value = pair.value.bytes else {
+                throw Self.unexpected(reply, "HGETALL")
+            }
             result[field] = value
         }
         return result

@@ -4,7 +4,7 @@ public import NIOCore
 public import NIOPosix
 public import ServiceLifecycle
 import Synchronization
-import Tracing
+public import Tracing
 
 /// A Redis client: a pool of pipelined connections per node, for a standalone server or a
 /// Redis Cluster.
@@ -48,17 +48,20 @@ public final class RedisClient: Service, Sendable {
     ///   - eventLoopGroup: NIO threads for the connections.
     ///   - logger: Reconnects and cluster-map changes are logged at debug; secrets never.
     ///   - metricsFactory: swift-metrics factory; the bootstrapped one by default.
+    ///   - tracer: swift-distributed-tracing tracer for the command spans; the bootstrapped one
+    ///     by default (none when nothing was bootstrapped).
     public init(
         configuration: RedisConfiguration,
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         logger: Logger = Logger(label: "strata.redis"),
-        metricsFactory: (any MetricsFactory)? = nil
+        metricsFactory: (any MetricsFactory)? = nil,
+        tracer: (any Tracer)? = nil
     ) {
         self.configuration = configuration
         self.logger = logger
         let metrics = RedisMetrics(factory: metricsFactory ?? MetricsSystem.factory)
         self.metrics = metrics
-        let tracer = InstrumentationSystem.tracer
+        let tracer = tracer ?? InstrumentationSystem.tracer
         self.tracer = tracer is NoOpTracer ? nil : tracer
         switch configuration.mode {
         case .standalone(let endpoint):
@@ -341,4 +344,3 @@ public struct RedisDedicatedConnection: Sendable {
         let value = Atomic<Bool>(true)
     }
 }
-

@@ -106,7 +106,9 @@ public struct RedisConfiguration: Sendable {
         for url in urls {
             let parsed = try RedisURL(url)
             guard parsed.database == 0 else {
-                throw RedisConfigurationError(problems: ["a Redis Cluster has only database 0: remove the /db from the URLs"])
+                throw RedisConfigurationError(problems: [
+                    "a Redis Cluster has only database 0: remove the /db from the URLs"
+                ])
             }
             seeds.append(parsed.endpoint)
         }

@@ -68,7 +68,8 @@ extension RedisClient {
         let logger = self.logger
         continuation.onTermination = { _ in pool.release(connection, reusable: false) }
         connection.channel.closeFuture.whenComplete { _ in
-            let error = RedisClientError(.connectionClosed, mayHaveRun: false, message: "the subscription's connection closed")
+            let error = RedisClientError(
+                .connectionClosed, mayHaveRun: false, message: "the subscription's connection closed")
             confirmed.resume(.failure(error))
             continuation.finish(throwing: error)
         }
@@ -106,7 +107,8 @@ extension RedisClient {
                 group.addTask { _ = try await confirmed.value() }
                 group.addTask {
                     try await Task.sleep(for: self.configuration.commandTimeout)
-                    throw RedisClientError(.commandTimeout, mayHaveRun: true, message: "\(verb) was not confirmed in time")
+                    throw RedisClientError(
+                        .commandTimeout, mayHaveRun: true, message: "\(verb) was not confirmed in time")
                 }
                 try await group.next()
                 group.cancelAll()
@@ -147,4 +149,3 @@ private final class SubscriptionState: Sendable {
         self.remaining.subtract(1, ordering: .relaxed).newValue == 0
     }
 }
-

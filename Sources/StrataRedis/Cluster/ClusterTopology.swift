@@ -135,9 +135,12 @@ final class ClusterTopology: Sendable {
                 }
                 for slot in range where slot < HashSlot.count { slots[slot] = index }
             }
-            let changed = !state.mapped || slots.map { $0 >= 0 ? nodes[$0] : nil } != state.slots.map {
-                $0 >= 0 ? state.nodes[$0] : nil
-            }
+            let changed =
+                !state.mapped
+                || slots.map { $0 >= 0 ? nodes[$0] : nil }
+                    != state.slots.map {
+                        $0 >= 0 ? state.nodes[$0] : nil
+                    }
             state.nodes = nodes
             state.slots = slots
             state.mapped = true
@@ -163,7 +166,8 @@ final class ClusterTopology: Sendable {
             func field(_ name: String, in pairs: [RESPMapEntry]) -> RESPValue? {
                 pairs.first { $0.key.string == name }?.value
             }
-            guard let slots = field("slots", in: fields)?.elements, let nodes = field("nodes", in: fields)?.elements else {
+            guard let slots = field("slots", in: fields)?.elements, let nodes = field("nodes", in: fields)?.elements
+            else {
                 throw Self.invalid("a shard without slots or nodes")
             }
             let master = nodes.compactMap(\.pairs).first { field("role", in: $0)?.string == "master" }

@@ -67,8 +67,10 @@ final class RedisChannelHandler: ChannelInboundHandler {
                     continue
                 }
                 guard let reply = self.pending.popFirst() else {
-                    self.fail(context: context, RedisClientError(
-                        .protocolViolation, mayHaveRun: true, message: "a reply came that no command asked for"))
+                    self.fail(
+                        context: context,
+                        RedisClientError(
+                            .protocolViolation, mayHaveRun: true, message: "a reply came that no command asked for"))
                     return
                 }
                 delivered += 1
@@ -127,8 +129,10 @@ final class RedisChannelHandler: ChannelInboundHandler {
         var next: NIODeadline?
         for reply in self.pending {
             if reply.deadline <= now {
-                if reply.resume(.failure(RedisClientError(
-                    .commandTimeout, mayHaveRun: true, message: "no reply within the command timeout")))
+                if reply.resume(
+                    .failure(
+                        RedisClientError(
+                            .commandTimeout, mayHaveRun: true, message: "no reply within the command timeout")))
                 {
                     self.counters.timedOut()
                 }
@@ -141,8 +145,10 @@ final class RedisChannelHandler: ChannelInboundHandler {
             let unresponsiveAt = oldest.deadline + self.commandTimeout
             if unresponsiveAt <= now && self.lastRead < oldest.deadline {
                 self.logger.warning("closing an unresponsive Redis connection")
-                self.fail(context: context, RedisClientError(
-                    .connectionClosed, mayHaveRun: true, message: "the server stopped answering"))
+                self.fail(
+                    context: context,
+                    RedisClientError(
+                        .connectionClosed, mayHaveRun: true, message: "the server stopped answering"))
                 return
             }
             next = min(next ?? unresponsiveAt, unresponsiveAt)

@@ -100,7 +100,8 @@ final class RedisConnection: Sendable {
         }
         let handler = try await channel.eventLoop.submit {
             NIOLoopBound(
-                try channel.pipeline.syncOperations.handler(type: RedisChannelHandler.self), eventLoop: channel.eventLoop)
+                try channel.pipeline.syncOperations.handler(type: RedisChannelHandler.self),
+                eventLoop: channel.eventLoop)
         }.get()
         return RedisConnection(
             channel: channel, endpoint: endpoint, counters: counters, handler: handler, commandTimeout: commandTimeout)

@@ -64,6 +64,7 @@ enum RedisHandshake {
 
     /// A refused handshake; the server's words, which never contain the password.
     private static func refused(_ error: RedisServerError) -> RedisClientError {
-        RedisClientError(.connectionFailed, mayHaveRun: false, message: "the server refused the handshake: \(error.message)")
+        RedisClientError(
+            .connectionFailed, mayHaveRun: false, message: "the server refused the handshake: \(error.message)")
     }
 }

@@ -44,7 +44,9 @@ final class RedisMetrics: Sendable {
             if let handles = cache[name] { return handles }
             let handles = (
                 Counter(label: "strata_redis_commands_total", dimensions: [("command", name)], factory: self.factory),
-                Timer(label: "strata_redis_command_duration_seconds", dimensions: [("command", name)], factory: self.factory)
+                Timer(
+                    label: "strata_redis_command_duration_seconds", dimensions: [("command", name)],
+                    factory: self.factory)
             )
             cache[name] = handles
             return handles
@@ -57,7 +59,8 @@ final class RedisMetrics: Sendable {
         guard self.enabled else { return }
         self.errors.withLock { cache in
             if let counter = cache[kind] { return counter }
-            let counter = Counter(label: "strata_redis_errors_total", dimensions: [("kind", kind)], factory: self.factory)
+            let counter = Counter(
+                label: "strata_redis_errors_total", dimensions: [("kind", kind)], factory: self.factory)
             cache[kind] = counter
             return counter
         }.increment()

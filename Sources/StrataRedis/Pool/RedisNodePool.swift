@@ -271,7 +271,9 @@ final class RedisNodePool: Sendable {
                 }
                 state.nextWaiterID += 1
                 let id = state.nextWaiterID
-                let timer = eventLoop.scheduleTask(deadline: deadline) { self.timeOut(waiter: id, dedicated: dedicated) }
+                let timer = eventLoop.scheduleTask(deadline: deadline) {
+                    self.timeOut(waiter: id, dedicated: dedicated)
+                }
                 let waiter = Waiter(id: id, continuation: continuation, timeout: timer)
                 if dedicated {
                     state.dedicatedWaiters.append(waiter)
@@ -355,7 +357,8 @@ final class RedisNodePool: Sendable {
                 return delay
             }
             self.logger.debug(
-                "Redis connect failed", metadata: ["error": "\(failure.message)", "retry_in_ms": "\(delay.nanoseconds / 1_000_000)"])
+                "Redis connect failed",
+                metadata: ["error": "\(failure.message)", "retry_in_ms": "\(delay.nanoseconds / 1_000_000)"])
             self.metrics.connectFailures.increment()
             self.scheduleReconnect(after: delay)
             throw failure
@@ -425,7 +428,11 @@ final class RedisNodePool: Sendable {
             }
             state.shared = open
             let (stale, fresh) = state.dedicatedIdle.reduce(into: ([RedisConnection](), [RedisConnection]())) {
-                if now &- $1.counters.lastUsed.load(ordering: .relaxed) >= idleFor { $0.0.append($1) } else { $0.1.append($1) }
+                if now &- $1.counters.lastUsed.load(ordering: .relaxed) >= idleFor {
+                    $0.0.append($1)
+                } else {
+                    $0.1.append($1)
+                }
             }
             state.dedicatedIdle = fresh
             state.dedicatedCount -= stale.count
@@ -446,7 +453,10 @@ final class RedisNodePool: Sendable {
     /// (open shared connections, dedicated connections, waiters).
     var sizes: (shared: Int, dedicated: Int, waiters: Int) {
         self.state.withLock { state in
-            (state.shared.filter(\.isOpen).count, state.dedicatedCount, state.sharedWaiters.count + state.dedicatedWaiters.count)
+            (
+                state.shared.filter(\.isOpen).count, state.dedicatedCount,
+                state.sharedWaiters.count + state.dedicatedWaiters.count
+            )
         }
     }
 

@@ -190,10 +190,12 @@ public struct RESPParser: Sendable {
         case UInt8(ascii: ","):
             return .value(.double(try self.double(line)))
         case UInt8(ascii: "("):
-            let valid = line.readableBytes > 0 && line.readableBytesView.enumerated().allSatisfy { index, byte in
-                (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9"))
-                    || (index == 0 && (byte == UInt8(ascii: "-") || byte == UInt8(ascii: "+")))
-            }
+            let valid =
+                line.readableBytes > 0
+                && line.readableBytesView.enumerated().allSatisfy { index, byte in
+                    (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9"))
+                        || (index == 0 && (byte == UInt8(ascii: "-") || byte == UInt8(ascii: "+")))
+                }
             guard valid else { throw RESPParsingError(code: .invalidNumber, offset: self.consumed) }
             return .value(.bigNumber(line))
         default:
@@ -272,7 +274,8 @@ public struct RESPParser: Sendable {
             guard digit < 10 else { return nil }
             let (times, overflow1) = value.multipliedReportingOverflow(by: 10)
             let (sum, overflow2) =
-                negative ? times.subtractingReportingOverflow(Int64(digit)) : times.addingReportingOverflow(Int64(digit))
+                negative
+                ? times.subtractingReportingOverflow(Int64(digit)) : times.addingReportingOverflow(Int64(digit))
             guard !overflow1 && !overflow2 else { return nil }
             value = sum
             index += 1

@@ -1,9 +1,9 @@
 import Foundation
 import Logging
-import Synchronization
 import NIOCore
 import StrataRedis
 import StrataTestSupport
+import Synchronization
 import Testing
 
 /// The servers `scripts/test.sh` started, and private servers for tests that kill or pause one.
@@ -14,7 +14,9 @@ enum RedisTestEnvironment {
     }
 
     static func variable(_ name: String) throws -> String {
-        guard let value = ProcessInfo.processInfo.environment[name], !value.isEmpty else { throw Missing(variable: name) }
+        guard let value = ProcessInfo.processInfo.environment[name], !value.isEmpty else {
+            throw Missing(variable: name)
+        }
         return value
     }
 
@@ -84,7 +86,8 @@ final class RedisServerProcess: Sendable {
 
     init() throws {
         self.port = try Self.freePort()
-        self.directory = FileManager.default.temporaryDirectory.appendingPathComponent("strata-redis-\(UUID().uuidString)")
+        self.directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "strata-redis-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: self.directory, withIntermediateDirectories: true)
     }
 
@@ -188,7 +191,9 @@ final class RedisServerProcess: Sendable {
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         address.sin_port = UInt16(port).bigEndian
         let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         return result == 0
     }
@@ -202,7 +207,9 @@ final class RedisServerProcess: Sendable {
 
     /// Runs `redis-cli -p port args...` and returns its output.
     static func cli(port: Int, _ arguments: [String]) async throws -> String {
-        try await ExternalProcess.run("/usr/bin/env", ["redis-cli", "-p", "\(port)"] + arguments, timeout: .seconds(30))
-            .stdout
+        try await ExternalProcess.run(
+            "/usr/bin/env", ["redis-cli", "-p", "\(port)"] + arguments, timeout: .seconds(30)
+        )
+        .stdout
     }
 }

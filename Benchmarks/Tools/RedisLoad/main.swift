@@ -1,0 +1,102 @@
+// Load generator for scripts/bench-redis.sh: N concurrent callers send GET or SET of a fixed
+// value through one StrataRedis client for a fixed time, then print requests/s, latency
+// percentiles and this process's CPU time.
+//
+//   RedisLoad --url redis://127.0.0.1:6379 --callers 50 --seconds 10 --command get --size 64
+//             [--connections 8]
+import Foundation
+import Logging
+import NIOCore
+import StrataRedis
+import Synchronization
+
+func option(_ name: String, _ fallback: String) -> String {
+    let arguments = CommandLine.arguments
+    guard let index = arguments.firstIndex(of: name), index + 1 < arguments.count else { return fallback }
+    return arguments[index + 1]
+}
+
+/// Log-scale latency buckets (2% wide) from 1 µs: merged at the end for percentiles.
+struct Histogram {
+    static let buckets = 1200
+    var counts = [Int](repeating: 0, count: Self.buckets)
+
+    static func bucket(_ nanoseconds: Int64) -> Int {
+        let micros = max(1.0, Double(nanoseconds) / 1000)
+        return min(Self.buckets - 1, Int(log(micros) / log(1.02)))
+    }
+
+    mutating func record(_ nanoseconds: Int64) { self.counts[Self.bucket(nanoseconds)] += 1 }
+
+    mutating func merge(_ other: Histogram) {
+        for index in 0..<Self.buckets { self.counts[index] += other.counts[index] }
+    }
+
+    func percentile(_ p: Double) -> Double {
+        let total = self.counts.reduce(0, +)
+        var seen = 0
+        for (index, count) in self.counts.enumerated() {
+            seen += count
+            if Double(seen) >= p * Double(total) { return pow(1.02, Double(index + 1)) / 1000 }
+        }
+        return 0
+    }
+}
+
+let url = option("--url", "redis://127.0.0.1:6379")
+let callers = Int(option("--callers", "50")) ?? 50
+let seconds = Double(option("--seconds", "10")) ?? 10
+let command = option("--command", "get")
+let size = Int(option("--size", "64")) ?? 64
+let connections = Int(option("--connections", "8")) ?? 8
+
+var logger = Logger(label: "redis-load")
+logger.logLevel = .error
+var configuration = try RedisConfiguration(url: url)
+configuration.maxConnections = connections
+configuration.minConnections = 1
+let client = RedisClient(configuration: configuration, logger: logger)
+let value = ByteBuffer(repeating: UInt8(ascii: "x"), count: size)
+let key: RedisKey = "strata:bench:key"
+try await client.set(key, to: value)
+
+let start = ContinuousClock.now
+let deadline = start + .milliseconds(Int(seconds * 1000))
+let (total, histogram) = try await withThrowingTaskGroup(of: (Int, Histogram).self) { group in
+    for _ in 0..<callers {
+        group.addTask {
+            var histogram = Histogram()
+            var done = 0
+            while ContinuousClock.now < deadline {
+                let before = NIODeadline.now()
+                if command == "set" {
+                    try await client.set(key, to: value)
+                } else {
+                    _ = try await client.get(key)
+                }
+                histogram.record((NIODeadline.now() - before).nanoseconds)
+                done += 1
+            }
+            return (done, histogram)
+        }
+    }
+    var total = 0
+    var merged = Histogram()
+    for try await (done, histogram) in group {
+        total += done
+        merged.merge(histogram)
+    }
+    return (total, merged)
+}
+let elapsed = ContinuousClock.now - start
+let elapsedSeconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+var usage = rusage()
+getrusage(RUSAGE_SELF.rawValue, &usage)
+let cpu =
+    Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6 + Double(usage.ru_stime.tv_sec)
+    + Double(usage.ru_stime.tv_usec) / 1e6
+print(
+    String(
+        format: "rps=%.0f p50_ms=%.3f p99_ms=%.3f cpu_s=%.2f elapsed_s=%.2f", Double(total) / elapsedSeconds,
+        histogram.percentile(0.5), histogram.percentile(0.99), cpu, elapsedSeconds))
+await client.shutdown()

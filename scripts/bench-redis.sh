@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# StrataRedis against Debian's redis-benchmark (C, hiredis-class) on the same redis-server,
+# GET and SET of 64-byte values, side by side in one run:
+#   (a) 50 concurrent callers, each waiting for its reply   vs  redis-benchmark -c 50
+#   (b) 800 concurrent callers, automatically pipelined      vs  redis-benchmark -c 50 -P 16
+# Each row is the median of RUNS alternating runs of SECONDS seconds; the CPU seconds of the
+# client and of redis-server are printed per run to show where the time goes.
+#   RUNS=3 SECONDS_PER_RUN=8 scripts/bench-redis.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/bench-lib.sh
+source scripts/redis-servers.sh
+RUNS=${RUNS:-3}
+SECONDS_PER_RUN=${SECONDS_PER_RUN:-8}
+command -v redis-benchmark >/dev/null || { echo "redis-benchmark missing: apt-get install redis-tools" >&2; exit 1; }
+
+(cd Benchmarks && swift build -c release --product RedisLoad >/dev/null)
+load="Benchmarks/.build/release/RedisLoad"
+start_redis_standalone
+server_pid=$(cat "$REDIS_DIR/$REDIS_PORT.pid")
+url="redis://127.0.0.1:$REDIS_PORT"
+
+server_cpu() { awk '{printf "%.2f\n", ($14 + $15) / 100}' "/proc/$server_pid/stat"; }
+
+# redis-benchmark for about SECONDS_PER_RUN seconds: prints "rps p99_ms client_cpu_s server_cpu_s".
+run_peer() { # test pipeline
+    local test=$1 pipeline=$2 requests
+    # Size the request count from a short probe so the run lasts about SECONDS_PER_RUN.
+    requests=$(redis-benchmark -p "$REDIS_PORT" -c 50 -P "$pipeline" -d 64 -t "$test" -n 100000 --csv -q \
+        | awk -F'"' 'NR==2 {printf "%d", $4 * '"$SECONDS_PER_RUN"'}')
+    local before after line
+    before=$(server_cpu)
+    local start_cpu
+    start_cpu=$(awk '{print $14+$15+$16+$17}' /proc/$$/stat)
+    line=$( { TIMEFORMAT='%U %S'; time redis-benchmark -p "$REDIS_PORT" -c 50 -P "$pipeline" -d 64 -t "$test" \
+        -n "$requests" --csv -q | awk -F'"' 'NR==2 {print $4, $14}'; } 2>&1 | tr '\n' ' ')
+    after=$(server_cpu)
+    # line: "rps p99 user sys"
+    awk -v b="$before" -v a="$after" '{printf "%s %s %.2f %.2f\n", $1, $2, $3 + $4, a - b}' <<<"$line"
+}
+
+run_ours() { # command callers
+    local before after out
+    before=$(server_cpu)
+    out=$("$load" --url "$url" --command "$1" --callers "$2" --seconds "$SECONDS_PER_RUN" --size 64)
+    after=$(server_cpu)
+    awk -v b="$before" -v a="$after" '{
+        for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+        printf "%s %s %s %.2f\n", v["rps"], v["p99_ms"], v["cpu_s"], a - b }' <<<"$out"
+}
+
+echo "machine: $(nproc) cores, noisy VM; redis-server $(redis-server --version | awk '{print $3}'), one run = ${SECONDS_PER_RUN}s"
+printf '%-28s %10s %10s %8s %10s %10s %8s %8s\n' row ours_rps peer_rps ratio ours_p99 peer_p99 ours_cpu srv_cpu
+results=()
+for test in get set; do
+    for mode in plain pipelined; do
+        if [ $mode = plain ]; then callers=50 pipeline=1; else callers=800 pipeline=16; fi
+        ours=() peer=()
+        for run in $(seq "$RUNS"); do
+            o=$(run_ours "$test" "$callers")
+            p=$(run_peer "$test" "$pipeline")
+            echo "  run $run $test $mode: ours rps/p99/client_cpu/server_cpu: $o | redis-benchmark: $p"
+            ours+=("$o")
+            peer+=("$p")
+        done
+        ours_rps=$(printf '%s\n' "${ours[@]}" | awk '{print $1}' | median)
+        peer_rps=$(printf '%s\n' "${peer[@]}" | awk '{print $1}' | median)
+        ours_p99=$(printf '%s\n' "${ours[@]}" | awk '{print $2}' | median)
+        peer_p99=$(printf '%s\n' "${peer[@]}" | awk '{print $2}' | median)
+        ours_cpu=$(printf '%s\n' "${ours[@]}" | awk '{print $3}' | median)
+        srv_cpu=$(printf '%s\n' "${ours[@]}" | awk '{print $4}' | median)
+        ratio=$(awk -v a="$ours_rps" -v b="$peer_rps" 'BEGIN {printf "%.3f", a / b}')
+        row="$test c=$callers vs -c50 -P$pipeline"
+        printf '%-28s %10.0f %10.0f %8s %10s %10s %8s %8s\n' "$row" "$ours_rps" "$peer_rps" "$ratio" \
+            "$ours_p99" "$peer_p99" "$ours_cpu" "$srv_cpu"
+        results+=("$test $mode $ours_rps")
+    done
+done
+for test in get set; do
+    plain=$(printf '%s\n' "${results[@]}" | awk -v t="$test" '$1 == t && $2 == "plain" {print $3}')
+    piped=$(printf '%s\n' "${results[@]}" | awk -v t="$test" '$1 == t && $2 == "pipelined" {print $3}')
+    awk -v t="$test" -v a="$piped" -v b="$plain" 'BEGIN {printf "%s: pipelined / plain = %.2fx\n", t, a / b}'
+done
