@@ -24,7 +24,8 @@ import Tracing
 
         #expect(try metrics.expectCounter("strata_redis_commands_total", [("command", "GET")]).totalValue == 2)
         #expect(try metrics.expectCounter("strata_redis_commands_total", [("command", "SET")]).totalValue == 1)
-        #expect(try metrics.expectTimer("strata_redis_command_duration_seconds", [("command", "GET")]).values.count == 2)
+        #expect(
+            try metrics.expectTimer("strata_redis_command_duration_seconds", [("command", "GET")]).values.count == 2)
         #expect(try metrics.expectCounter("strata_redis_errors_total", [("kind", "server")]).totalValue == 1)
 
         let spans = tracer.finishedSpans

@@ -151,7 +151,9 @@ import Testing
     }
 
     @Test func aCancelledCommandLeavesTheConnectionInStep() async throws {
-        try await RedisTestEnvironment.withClient({ $0.maxConnections = 1; $0.commandTimeout = .seconds(30) }) { redis in
+        try await RedisTestEnvironment.withClient({
+            $0.maxConnections = 1; $0.commandTimeout = .seconds(30)
+        }) { redis in
             let key = RedisKey(RedisTestEnvironment.uniquePrefix())
             let id = try #require(try await redis.send("CLIENT", "ID").int)
             // A blocking command cancelled while the server holds it: its reply (nil after 5 s)

@@ -55,6 +55,11 @@ public struct RedisConfiguration: Sendable {
     /// Commands written and not yet answered on one connection, past which a command waits
     /// for a free slot (or a new connection).
     public var maxPipelinedCommands: Int = 4096
+    /// Unanswered commands on every open shared connection before another is opened. One
+    /// deep pipeline beats several shallow ones (fewer, larger writes on both sides; measured
+    /// in `Docs/Benchmarks.md`); lower it for slow commands or large values, where one reply
+    /// holds up those behind it.
+    public var pipelineDepthToGrow: Int = 1024
     /// Commands that may wait for a connection at once; one more fails at once with
     /// ``RedisClientError/Code/poolExhausted``.
     public var maxWaiters: Int = 16384
@@ -128,6 +133,7 @@ public struct RedisConfiguration: Sendable {
             problems.append("minConnections (\(self.minConnections)) exceeds maxConnections (\(self.maxConnections))")
         }
         if self.maxPipelinedCommands < 1 { problems.append("maxPipelinedCommands must be at least 1") }
+        if self.pipelineDepthToGrow < 1 { problems.append("pipelineDepthToGrow must be at least 1") }
         if self.maxWaiters < 1 {
             problems.append("maxWaiters must be at least 1 (the first command waits for the first connection)")
         }

@@ -2,13 +2,14 @@ import NIOCore
 import Synchronization
 
 /// The reply slot of one written command: answered once, by the reply, the connection's end,
-/// a timeout or the caller's cancellation, whichever comes first. The connection keeps it in
+/// a timeout or the caller's cancellation, whichever comes first (the state machine below
+/// resumes the continuation exactly once, which is why an unsafe continuation is enough). The connection keeps it in
 /// its queue until the reply arrives even after the caller was answered otherwise, so the
 /// replies behind it still match their commands.
 final class PendingReply: Sendable {
     private enum State {
         case initial
-        case waiting(CheckedContinuation<RESPValue, any Error>)
+        case waiting(UnsafeContinuation<RESPValue, any Error>)
         case ready(Result<RESPValue, any Error>)
         case answered
     }
@@ -25,7 +26,7 @@ final class PendingReply: Sendable {
     /// is then dropped when it arrives).
     func value() async throws -> RESPValue {
         try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { continuation in
+            try await withUnsafeThrowingContinuation { continuation in
                 let ready = self.state.withLock { state -> Result<RESPValue, any Error>? in
                     switch state {
                     case .initial:
@@ -49,7 +50,7 @@ final class PendingReply: Sendable {
     @discardableResult
     func resume(_ result: Result<RESPValue, any Error>) -> Bool {
         let (answered, continuation) = self.state.withLock {
-            state -> (Bool, CheckedContinuation<RESPValue, any Error>?) in
+            state -> (Bool, UnsafeContinuation<RESPValue, any Error>?) in
             switch state {
             case .initial:
                 state = .ready(result)

@@ -23,6 +23,9 @@ final class RedisChannelHandler: ChannelInboundHandler {
     private(set) var failure: RedisClientError?
     /// Set on a subscriber connection: every reply and push goes here instead of to a command.
     var onPush: ((RESPValue) -> Void)?
+    /// Called after each read with the number of replies matched, and with 0 when the timer
+    /// fires or the channel closes: the connection writes what waited meanwhile.
+    var afterReplies: ((Int) -> Void)?
 
     init(limits: RESPParserLimits, counters: ConnectionCounters, commandTimeout: TimeAmount, logger: Logger) {
         self.parser = RESPParser(limits: limits)
@@ -82,7 +85,10 @@ final class RedisChannelHandler: ChannelInboundHandler {
             return
         }
         if self.buffer.readableBytes > 0 && self.buffer.readerIndex > 64 * 1024 { self.buffer.discardReadBytes() }
-        if delivered > 0 { self.counters.answered(delivered) }
+        if delivered > 0 {
+            self.counters.answered(delivered)
+            self.afterReplies?(delivered)
+        }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -93,6 +99,8 @@ final class RedisChannelHandler: ChannelInboundHandler {
         self.failure = failure
         self.failAll(failure)
         self.counters.closed()
+        self.afterReplies?(0)
+        self.afterReplies = nil
         context.fireChannelInactive()
     }
 
@@ -125,6 +133,8 @@ final class RedisChannelHandler: ChannelInboundHandler {
     /// nothing read meanwhile: a server that accepts and never answers.
     private func timerFired(context: ChannelHandlerContext) {
         self.timer = nil
+        // Commands held back behind a reply that is late go out now, each with its own deadline.
+        self.afterReplies?(0)
         let now = NIODeadline.now()
         var next: NIODeadline?
         for reply in self.pending {

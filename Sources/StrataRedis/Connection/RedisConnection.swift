@@ -155,11 +155,11 @@ final class RedisConnection: Sendable {
 
     /// On the event loop: writes everything queued in one write and one flush.
     private func drain() {
-        let commands = self.outbox.withLock { outbox in
+        var commands: [(command: RedisCommand, reply: PendingReply?)] = []
+        commands.reserveCapacity(16)
+        self.outbox.withLock { outbox in
             outbox.scheduled = false
-            let taken = outbox.commands
-            outbox.commands.removeAll(keepingCapacity: true)
-            return taken
+            swap(&commands, &outbox.commands)
         }
         guard !commands.isEmpty else { return }
         let handler = self.handler.value
@@ -173,9 +173,9 @@ final class RedisConnection: Sendable {
             return
         }
         var buffer = self.channel.allocator.buffer(capacity: commands.reduce(0) { $0 + $1.command.encodedSize })
-        for (command, reply) in commands {
-            command.write(into: &buffer)
-            if let reply { handler.expect(reply) }
+        for index in commands.indices {
+            commands[index].command.write(into: &buffer)
+            if let reply = commands[index].reply { handler.expect(reply) }
         }
         self.channel.writeAndFlush(buffer, promise: nil)
     }

@@ -86,7 +86,13 @@ final class RedisNodePool: Sendable {
                     bestLoad = load
                 }
             }
-            if let best, bestLoad == 0 { return .use(best) }
+            // One connection carries the pipeline until it is this deep: bigger batches cost
+            // both sides fewer system calls, so more connections only help past that depth.
+            if let best,
+                bestLoad < min(self.configuration.pipelineDepthToGrow, self.configuration.maxPipelinedCommands)
+            {
+                return .use(best)
+            }
             let inBackoff = state.retryAt.map { NIODeadline.now() < $0 } ?? false
             if state.shared.count + state.sharedConnecting < self.configuration.maxConnections && !inBackoff {
                 state.sharedConnecting += 1
