@@ -28,6 +28,7 @@ let package = Package(
                 .product(name: "StrataCORS", package: "Strata"),
                 .product(name: "StrataCompression", package: "Strata"),
                 .product(name: "StrataWebSocket", package: "Strata"),
+                .product(name: "StrataRedis", package: "Strata"),
                 .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

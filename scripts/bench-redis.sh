@@ -81,3 +81,10 @@ for test in get set; do
     piped=$(printf '%s\n' "${results[@]}" | awk -v t="$test" '$1 == t && $2 == "pipelined" {print $3}')
     awk -v t="$test" -v a="$piped" -v b="$plain" 'BEGIN {printf "%s: pipelined / plain = %.2fx\n", t, a / b}'
 done
+
+# The floor of any client that gives each command a task awaiting an event loop's answer: no
+# server, no I/O, no parsing (RedisLoad --command floor). Its CPU per command, beside ours.
+floor=$("$load" --command floor --callers 800 --seconds "$SECONDS_PER_RUN")
+awk '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+       printf "floor (800 tasks awaiting an event loop, no server): %.0f/s, %.2f us of CPU per call\n",
+           v["rps"], v["cpu_s"] / (v["rps"] * v["elapsed_s"]) * 1e6 }' <<<"$floor"

@@ -59,4 +59,5 @@ let benchmarks: @Sendable () -> Void = {
     corsBenchmarks()
     compressionBenchmarks()
     webSocketBenchmarks()
+    respParserBenchmarks()
 }
