@@ -168,8 +168,11 @@ import Testing
                 port: server.port, ["-a", "s3cret", "ACL", "SETUSER", "app", "on", ">apppass", "~*", "+@all"])
             for version in Self.versions {
                 // Wrong password: a typed connect failure that does not repeat the secret.
+                // The acquire timeout is long so that the handshake's refusal, not a loaded
+                // machine's slow connect, is what the caller sees.
                 try await RedisTestEnvironment.withClient(
-                    { $0.protocolVersion = version }, url: "redis://:wrong@127.0.0.1:\(server.port)"
+                    { $0.protocolVersion = version; $0.acquireTimeout = .seconds(60) },
+                    url: "redis://:wrong@127.0.0.1:\(server.port)", connected: false
                 ) { redis in
                     do {
                         try await redis.ping()

@@ -69,14 +69,7 @@ import Testing
 
                 try await server.start()
                 // The pool reconnects by itself: a command soon succeeds again.
-                var recovered = false
-                for _ in 0..<100 where !recovered {
-                    if (try? await redis.ping()) != nil {
-                        recovered = true
-                    } else {
-                        try await Task.sleep(for: .milliseconds(50))
-                    }
-                }
+                let recovered = await RedisTestEnvironment.eventually { (try? await redis.ping()) != nil }
                 #expect(recovered)
                 #expect(try await redis.get("before") == nil)  // a new, empty server
             }
@@ -87,7 +80,7 @@ import Testing
         try await RedisServerProcess.with { server in
             try await RedisTestEnvironment.withClient({ $0.commandTimeout = .milliseconds(300) }, url: server.url) {
                 redis in
-                try await redis.ping()
+                // Connected (withClient waited for a PING); now the server stops answering.
                 server.pause()
                 defer { server.resume() }
                 do {
@@ -99,16 +92,14 @@ import Testing
                 }
                 server.resume()
                 // The late reply is dropped, not handed to the next command.
-                var answered = false
-                for _ in 0..<50 where !answered {
-                    if let value = try? await redis.send("ECHO", "after") {
-                        #expect(value.string == "after")
-                        answered = true
-                    } else {
-                        try await Task.sleep(for: .milliseconds(50))
-                    }
+                var answers: [String?] = []
+                let answered = await RedisTestEnvironment.eventually {
+                    guard let value = try? await redis.send("ECHO", "after") else { return false }
+                    answers.append(value.string)
+                    return true
                 }
                 #expect(answered)
+                #expect(answers == ["after"])
             }
         }
     }
@@ -123,13 +114,8 @@ import Testing
                 let killed = try await killer.send("CLIENT", "KILL", "ID", "\(id)").int
                 #expect(killed == 1)
             }
-            var recovered = false
-            for _ in 0..<100 where !recovered {
-                if (try? await redis.send("ECHO", "back"))?.string == "back" {
-                    recovered = true
-                } else {
-                    try await Task.sleep(for: .milliseconds(20))
-                }
+            let recovered = await RedisTestEnvironment.eventually {
+                (try? await redis.send("ECHO", "back"))?.string == "back"
             }
             #expect(recovered)
             let newID = try await redis.send("CLIENT", "ID").int
@@ -140,13 +126,21 @@ import Testing
     /// Waits until the server shows connection `id` blocked in `BLPOP` (no sleep-and-hope).
     static func waitUntilBlocked(id: Int) async throws {
         try await RedisTestEnvironment.withClient { observer in
-            for _ in 0..<1000 {
+            let blocked = try await RedisTestEnvironment.eventually {
                 // `flags=b`: blocked now (`cmd=blpop` alone would also match a finished BLPOP).
                 let line = try await observer.send("CLIENT", "LIST", "ID", "\(id)").string ?? ""
-                if line.contains("cmd=blpop") && line.contains("flags=b") { return }
-                try await Task.sleep(for: .milliseconds(10))
+                return line.contains("cmd=blpop") && line.contains("flags=b")
             }
-            Issue.record("connection \(id) never blocked")
+            #expect(blocked, "connection \(id) never blocked")
+        }
+    }
+
+    /// Ends a `BLPOP` on `key` from another connection: it answers `[key, "released"]`.
+    static func release(_ key: RedisKey) async throws {
+        try await RedisTestEnvironment.withClient { other in
+            var push = RedisCommand("RPUSH", key: key)
+            push.append("released")
+            try await other.send(push)
         }
     }
 
@@ -156,16 +150,18 @@ import Testing
         }) { redis in
             let key = RedisKey(RedisTestEnvironment.uniquePrefix())
             let id = try #require(try await redis.send("CLIENT", "ID").int)
-            // A blocking command cancelled while the server holds it: its reply (nil after 5 s)
-            // arrives later and must be dropped, not handed to the next command.
+            // A blocking command cancelled while the server holds it: its reply (released by
+            // another connection's push) arrives later and must be dropped, not handed to the
+            // next command.
             let blocked = Task {
                 var command = RedisCommand("BLPOP", key: key)
-                command.append("5")
+                command.append("25")
                 return try await redis.send(command)
             }
             try await Self.waitUntilBlocked(id: id)
             blocked.cancel()
             await #expect(throws: CancellationError.self) { try await blocked.value }
+            try await Self.release(key)
             // Pipelined behind it on the one connection: each gets its own reply.
             #expect(try await redis.send("ECHO", "first").string == "first")
             #expect(try await redis.send("ECHO", "second").string == "second")
@@ -188,8 +184,8 @@ import Testing
                 let id = try #require(try await redis.send("CLIENT", "ID").int)
                 let key = RedisKey(RedisTestEnvironment.uniquePrefix())
                 var blocking = RedisCommand("BLPOP", key: key)
-                blocking.append("5")
-                // One command holds the only slot for five seconds (a margin for a loaded machine).
+                blocking.append("25")
+                // One command holds the only slot until another connection releases it.
                 async let holder = redis.send(blocking)
                 try await Self.waitUntilBlocked(id: id)
                 if acquireTimeout < .seconds(1) {
@@ -201,15 +197,24 @@ import Testing
                         #expect(error.code == .poolExhausted && !error.mayHaveRun)
                         #expect(error.message.contains("acquire timeout"), "\(error)")
                     }
+                    try await Self.release(key)
                 } else {
                     // Two commands compete for the one waiter's place: whichever comes second is
                     // refused at once, the other is served when the slot frees.
                     func attempt(_ word: String) async -> Result<RESPValue, any Error> {
                         do { return .success(try await redis.send("ECHO", word)) } catch { return .failure(error) }
                     }
-                    async let first = attempt("a")
-                    async let second = attempt("b")
-                    let outcomes = await [first, second]
+                    // The refusal comes first (the other waits for the slot), then the slot is
+                    // freed for the waiter.
+                    let outcomes = try await withThrowingTaskGroup(of: Result<RESPValue, any Error>.self) { group in
+                        group.addTask { await attempt("a") }
+                        group.addTask { await attempt("b") }
+                        var outcomes: [Result<RESPValue, any Error>] = []
+                        if let first = try await group.next() { outcomes.append(first) }
+                        try await Self.release(key)
+                        for try await outcome in group { outcomes.append(outcome) }
+                        return outcomes
+                    }
                     let served = outcomes.compactMap { try? $0.get().string }
                     let refused = outcomes.compactMap { outcome -> RedisClientError? in
                         if case .failure(let error as RedisClientError) = outcome { return error }
@@ -219,7 +224,7 @@ import Testing
                     #expect(refused.first?.code == .poolExhausted)
                     #expect(refused.first?.message.contains("maxWaiters") == true)
                 }
-                #expect(try await holder == .null)
+                #expect(try await holder.elements?.last?.string == "released")
             }
         }
     }
@@ -233,7 +238,7 @@ import Testing
             {
                 $0.protocolVersion = .resp2; $0.clientName = nil
             },
-            url: "redis://127.0.0.1:\(listener.port)"
+            url: "redis://127.0.0.1:\(listener.port)", connected: false
         ) { redis in
             do {
                 try await redis.ping()

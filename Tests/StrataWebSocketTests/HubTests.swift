@@ -102,7 +102,9 @@ import Testing
                 }
                 #expect(numbers.first == 0, "the oldest message stays")
                 #expect(numbers.count < 400, "newer ones were dropped")
-                #expect(numbers.last != 399)
+                // The outbox (256 KiB) takes the first eight 32 KiB messages whatever the timing;
+                // later ones are dropped or taken as the socket drains.
+                #expect(Array(numbers.prefix(8)) == Array(0..<8), "the oldest messages arrive")
                 #expect(numbers == numbers.sorted(), "in order")
             }
         }

@@ -30,14 +30,20 @@ enum RedisTestEnvironment {
 
     static var logger: Logger {
         var logger = Logger(label: "strata.test.redis")
-        logger.logLevel = .info
+        // STRATA_REDIS_LOG=debug shows each connect, reconnect and cluster-map change.
+        logger.logLevel = ProcessInfo.processInfo.environment["STRATA_REDIS_LOG"].flatMap { Logger.Level(rawValue: $0) } ?? .info
         return logger
     }
 
     /// A client for the shared server, shut down after `body`.
+    ///
+    /// - Parameter connected: first waits (up to a minute) until the client has a connection,
+    ///   so that a test of a short timeout measures that timeout, not how long a machine loaded
+    ///   by the whole parallel suite takes to schedule the first connect.
     static func withClient<Result>(
         _ configure: (inout RedisConfiguration) throws -> Void = { _ in },
         url: String? = nil,
+        connected: Bool = true,
         _ body: (RedisClient) async throws -> Result
     ) async throws -> Result {
         var configuration = try RedisConfiguration(url: try url ?? Self.standaloneURL())
@@ -45,6 +51,10 @@ enum RedisTestEnvironment {
         try configuration.validate()
         let client = RedisClient(configuration: configuration, logger: Self.logger)
         do {
+            if connected {
+                let up = await Self.eventually { (try? await client.ping()) != nil }
+                try #require(up, "no connection to \(configuration.mode) within a minute")
+            }
             let result = try await body(client)
             await client.shutdown()
             return result
@@ -70,6 +80,19 @@ enum RedisTestEnvironment {
             await client.shutdown()
             throw error
         }
+    }
+
+    /// Polls `condition` until it holds or `limit` has passed; whether it held. A bound for a
+    /// loaded machine, not a timing assertion.
+    static func eventually(
+        within limit: Duration = .seconds(60), _ condition: () async throws -> Bool
+    ) async rethrows -> Bool {
+        let deadline = ContinuousClock.now + limit
+        while ContinuousClock.now < deadline {
+            if try await condition() { return true }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return try await condition()
     }
 
     /// A unique key prefix per test, so tests sharing a server never see each other's keys.
