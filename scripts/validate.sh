@@ -4,6 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 dirs=(Sources Tests Examples Package.swift)
 [ -d Benchmarks ] && dirs+=(Benchmarks/Package.swift Benchmarks/Benchmarks Benchmarks/Peers Benchmarks/Tools)
+[ -d Fuzz ] && dirs+=(Fuzz/Package.swift Fuzz/RESPFuzzer)
 existing=()
 for d in "${dirs[@]}"; do [ -e "$d" ] && existing+=("$d"); done
 swift format lint --strict --recursive "${existing[@]}"

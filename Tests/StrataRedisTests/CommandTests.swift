@@ -171,7 +171,9 @@ import Testing
                 // The acquire timeout is long so that the handshake's refusal, not a loaded
                 // machine's slow connect, is what the caller sees.
                 try await RedisTestEnvironment.withClient(
-                    { $0.protocolVersion = version; $0.acquireTimeout = .seconds(60) },
+                    {
+                        $0.protocolVersion = version; $0.acquireTimeout = .seconds(60)
+                    },
                     url: "redis://:wrong@127.0.0.1:\(server.port)", connected: false
                 ) { redis in
                     do {

@@ -31,7 +31,8 @@ enum RedisTestEnvironment {
     static var logger: Logger {
         var logger = Logger(label: "strata.test.redis")
         // STRATA_REDIS_LOG=debug shows each connect, reconnect and cluster-map change.
-        logger.logLevel = ProcessInfo.processInfo.environment["STRATA_REDIS_LOG"].flatMap { Logger.Level(rawValue: $0) } ?? .info
+        let level = ProcessInfo.processInfo.environment["STRATA_REDIS_LOG"].flatMap { Logger.Level(rawValue: $0) }
+        logger.logLevel = level ?? .info
         return logger
     }
 
