@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "StrataCompression", targets: ["StrataCompression"]),
         .library(name: "StrataWebSocket", targets: ["StrataWebSocket"]),
         .library(name: "StrataRedis", targets: ["StrataRedis"]),
+        .library(name: "StrataSessions", targets: ["StrataSessions"]),
         .library(name: "StrataHummingbird", targets: ["StrataHummingbird"]),
         .library(name: "StrataVapor", targets: ["StrataVapor"]),
         .executable(name: "HelloExample", targets: ["HelloExample"]),
@@ -26,6 +27,7 @@ let package = Package(
         .executable(name: "CompressionExample", targets: ["CompressionExample"]),
         .executable(name: "WebSocketExample", targets: ["WebSocketExample"]),
         .executable(name: "RedisExample", targets: ["RedisExample"]),
+        .executable(name: "SessionsExample", targets: ["SessionsExample"]),
     ],
     traits: [
         .trait(
@@ -149,6 +151,32 @@ let package = Package(
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        // Sessions: the middleware, the store protocol and the memory store; Strata only.
+        .target(
+            name: "StrataSessions",
+            dependencies: [
+                "Strata",
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "SessionsExample",
+            dependencies: [
+                "Strata",
+                "StrataServer",
+                "StrataSessions",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Examples/Sessions/Sources/SessionsExample",
             swiftSettings: swiftSettings
         ),
         .executableTarget(
@@ -353,6 +381,22 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "StrataSessionsTests",
+            dependencies: [
+                "Strata",
+                "StrataSessions",
+                "StrataServer",
+                "StrataTesting",
+                "StrataTestSupport",
+                "SessionsExample",
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
