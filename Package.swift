@@ -20,6 +20,7 @@ let package = Package(
         .library(name: "StrataWebSocket", targets: ["StrataWebSocket"]),
         .library(name: "StrataRedis", targets: ["StrataRedis"]),
         .library(name: "StrataSessions", targets: ["StrataSessions"]),
+        .library(name: "StrataSessionsRedis", targets: ["StrataSessionsRedis"]),
         .library(name: "StrataHummingbird", targets: ["StrataHummingbird"]),
         .library(name: "StrataVapor", targets: ["StrataVapor"]),
         .executable(name: "HelloExample", targets: ["HelloExample"]),
@@ -57,6 +58,8 @@ let package = Package(
         .package(url: "https://github.com/adam-fowler/compress-nio.git", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.7.3"),
+        // Only the stores that hash or encrypt session data use it.
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         // Only the StrataHummingbird target uses it, and only with the Hummingbird trait on.
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         // Only the StrataVapor target uses it, and only with the Vapor trait on.
@@ -164,12 +167,27 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The Redis session store: StrataSessions + StrataRedis, and swift-crypto for the
+        // SHA-256 of the IDs at rest.
+        .target(
+            name: "StrataSessionsRedis",
+            dependencies: [
+                "Strata",
+                "StrataSessions",
+                "StrataRedis",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "SessionsExample",
             dependencies: [
                 "Strata",
                 "StrataServer",
                 "StrataSessions",
+                "StrataSessionsRedis",
+                "StrataRedis",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -283,7 +301,12 @@ let package = Package(
         // Helpers shared by the test targets: real-client runners and a response parser.
         .target(
             name: "StrataTestSupport",
-            dependencies: ["Strata", .product(name: "HTTPTypes", package: "swift-http-types")],
+            dependencies: [
+                "Strata",
+                "StrataTesting",
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
             path: "Tests/Support",
             swiftSettings: swiftSettings
         ),
@@ -394,6 +417,23 @@ let package = Package(
                 "StrataTestSupport",
                 "SessionsExample",
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "StrataSessionsRedisTests",
+            dependencies: [
+                "Strata",
+                "StrataSessions",
+                "StrataSessionsRedis",
+                "StrataRedis",
+                "StrataServer",
+                "StrataTesting",
+                "StrataTestSupport",
+                "SessionsExample",
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import StrataRedis
+import StrataTestSupport
 import Testing
 
 /// The 3-master cluster `scripts/test.sh` starts.

@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import StrataRedis
+import StrataTestSupport
 import Testing
 
 /// Every typed command against the real server, in RESP3 and in RESP2.

@@ -27,7 +27,7 @@ import Testing
                 // The first request also connects (on a loaded machine that can take longer
                 // than the example's one-second timeouts): wait for the first count.
                 var first = (Int?.none, "")
-                let counted = try await RedisTestEnvironment.eventually {
+                let counted = try await eventually {
                     first = try await hits()
                     return first.0 == 200
                 }
@@ -38,7 +38,7 @@ import Testing
                 #expect(try await hits().0 == 503)
                 server.pause()  // no process: a no-op
                 try await server.start()
-                let recovered = try await RedisTestEnvironment.eventually { try await hits().0 == 200 }
+                let recovered = try await eventually { try await hits().0 == 200 }
                 #expect(recovered)
                 // Paused: accepted, never answered; 503 within the one-second command timeout.
                 server.pause()

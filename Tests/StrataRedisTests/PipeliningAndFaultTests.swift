@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import StrataRedis
+import StrataTestSupport
 import Testing
 
 /// Automatic pipelining, and what happens when the server dies, hangs, kills a connection or
@@ -69,7 +70,7 @@ import Testing
 
                 try await server.start()
                 // The pool reconnects by itself: a command soon succeeds again.
-                let recovered = await RedisTestEnvironment.eventually { (try? await redis.ping()) != nil }
+                let recovered = await eventually { (try? await redis.ping()) != nil }
                 #expect(recovered)
                 #expect(try await redis.get("before") == nil)  // a new, empty server
             }
@@ -93,7 +94,7 @@ import Testing
                 server.resume()
                 // The late reply is dropped, not handed to the next command.
                 var answers: [String?] = []
-                let answered = await RedisTestEnvironment.eventually {
+                let answered = await eventually {
                     guard let value = try? await redis.send("ECHO", "after") else { return false }
                     answers.append(value.string)
                     return true
@@ -114,7 +115,7 @@ import Testing
                 let killed = try await killer.send("CLIENT", "KILL", "ID", "\(id)").int
                 #expect(killed == 1)
             }
-            let recovered = await RedisTestEnvironment.eventually {
+            let recovered = await eventually {
                 (try? await redis.send("ECHO", "back"))?.string == "back"
             }
             #expect(recovered)
@@ -126,7 +127,7 @@ import Testing
     /// Waits until the server shows connection `id` blocked in `BLPOP` (no sleep-and-hope).
     static func waitUntilBlocked(id: Int) async throws {
         try await RedisTestEnvironment.withClient { observer in
-            let blocked = try await RedisTestEnvironment.eventually {
+            let blocked = try await eventually {
                 // `flags=b`: blocked now (`cmd=blpop` alone would also match a finished BLPOP).
                 let line = try await observer.send("CLIENT", "LIST", "ID", "\(id)").string ?? ""
                 return line.contains("cmd=blpop") && line.contains("flags=b")

@@ -1,5 +1,6 @@
 import Strata
 import StrataSessions
+import StrataTestSupport
 import StrataTesting
 import Testing
 

@@ -5,6 +5,7 @@ import MetricsTestKit
 import NIOCore
 import Strata
 import StrataServer
+import StrataTestSupport
 import StrataTesting
 import Synchronization
 import Testing
@@ -391,14 +392,4 @@ import Testing
         partitioned.sameSite = .none
         _ = try SessionMiddleware<BasicContext>(store: MemorySessionStore(), configuration: partitioned)
     }
-}
-
-/// Polls `condition` for up to a minute (a bound for a loaded machine, not a timing assertion).
-func eventually(_ condition: () async -> Bool) async -> Bool {
-    let deadline = ContinuousClock.now + .seconds(60)
-    while ContinuousClock.now < deadline {
-        if await condition() { return true }
-        try? await Task.sleep(for: .milliseconds(5))
-    }
-    return await condition()
 }

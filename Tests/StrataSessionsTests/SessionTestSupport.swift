@@ -6,39 +6,6 @@ import StrataSessions
 import StrataTesting
 import Synchronization
 
-/// What a browser keeps of the session cookie.
-struct Jar: Sendable {
-    var name = "__Host-session"
-    var value: String?
-
-    /// Takes the session cookie a response sets (a cleared cookie empties the jar).
-    mutating func take(_ response: TestResponse) {
-        for field in response.headerFields where field.name == .setCookie {
-            guard let cookie = Cookie(setCookieValue: field.value), cookie.name == self.name else { continue }
-            self.value = (cookie.maxAge ?? 1) <= 0 || cookie.value.isEmpty ? nil : cookie.value
-        }
-    }
-
-    var headers: HTTPFields {
-        guard let value else { return [:] }
-        return [.cookie: "\(self.name)=\(value)"]
-    }
-}
-
-extension TestClient {
-    /// Sends a request with the jar's cookie and keeps what the response sets.
-    func send(
-        _ method: HTTPRequest.Method, _ path: String, jar: inout Jar, body: String? = nil
-    ) async throws -> TestResponse {
-        var fields = jar.headers
-        if body != nil { fields[.contentType] = "application/x-www-form-urlencoded" }
-        let response = try await self.execute(
-            method, path, headerFields: fields, body: body.map { .init(buffer: ByteBuffer(string: $0)) } ?? .empty)
-        jar.take(response)
-        return response
-    }
-}
-
 /// A store that works until told to fail, then throws from every call: a store that went away.
 /// (The Redis store is tested against a real server that is killed; this stands in for any
 /// store in tests of the middleware's own failure handling.)
@@ -87,33 +54,6 @@ final class FailingStore: SessionStore {
     func revokeSessions(ofUser user: String) async throws -> Int {
         try self.check()
         return try await self.inner.revokeSessions(ofUser: user)
-    }
-}
-
-/// Holds requests until released: for races between requests.
-final class Gate: Sendable {
-    private let state = Mutex<(open: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
-
-    func wait() async {
-        await withCheckedContinuation { continuation in
-            let open = self.state.withLock { state -> Bool in
-                if state.open { return true }
-                state.waiters.append(continuation)
-                return false
-            }
-            if open { continuation.resume() }
-        }
-    }
-
-    var waiting: Int { self.state.withLock { $0.waiters.count } }
-
-    func open() {
-        let waiters = self.state.withLock { state in
-            state.open = true
-            defer { state.waiters = [] }
-            return state.waiters
-        }
-        for waiter in waiters { waiter.resume() }
     }
 }
 

@@ -49,6 +49,9 @@ public final class Gate: Sendable {
     /// Whether the gate is open.
     public var isOpen: Bool { self.state.withLock { $0.open } }
 
+    /// How many are waiting for it to open.
+    public var waiting: Int { self.state.withLock { $0.waiters.count } }
+
     /// Waits until the gate opens or `timeout` passes; `false` on timeout.
     public func wait(timeout: Duration) async -> Bool {
         let deadline = ContinuousClock.now + timeout

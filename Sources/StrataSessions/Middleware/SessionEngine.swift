@@ -2,6 +2,7 @@ import CoreMetrics
 import HTTPTypes
 import Logging
 import Strata
+import Synchronization
 
 /// What a ``SessionMiddleware`` and the sessions it creates share.
 struct SessionEngine: Sendable {
@@ -11,6 +12,7 @@ struct SessionEngine: Sendable {
     let clock: any WallClock
     let logger: Logger
     let metrics: SessionMetrics
+    let updateTurns = KeyedTurns()
 
     /// The first well-formed session ID among the request's cookies of the configured name.
     func presentedID(in fields: HTTPFields) -> SessionID? {
@@ -62,5 +64,47 @@ struct SessionMetrics: Sendable {
             return Counter(label: "strata_sessions_rejected_total", dimensions: dimensions, factory: factory)
         }
         return Counter(label: "strata_sessions_rejected_total", dimensions: dimensions)
+    }
+}
+
+/// First-come, first-served turns per key, for the tasks of one process.
+final class KeyedTurns: Sendable {
+    private let waiting = Mutex<[String: [CheckedContinuation<Void, Never>]]>([:])
+
+    /// A turn at `key`, once the tasks that asked before have released theirs.
+    struct Turn {
+        let turns: KeyedTurns
+        let key: String
+
+        /// Hands the turn to the next task waiting; call it exactly once.
+        func release() { self.turns.release(self.key) }
+    }
+
+    func acquire(_ key: String) async -> Turn {
+        await withCheckedContinuation { continuation in
+            let mine = self.waiting.withLock { waiting -> Bool in
+                if waiting[key] == nil {
+                    waiting[key] = []
+                    return true
+                }
+                waiting[key]?.append(continuation)
+                return false
+            }
+            if mine { continuation.resume() }
+        }
+        return Turn(turns: self, key: key)
+    }
+
+    private func release(_ key: String) {
+        let next = self.waiting.withLock { waiting -> CheckedContinuation<Void, Never>? in
+            guard var queue = waiting[key], !queue.isEmpty else {
+                waiting[key] = nil
+                return nil
+            }
+            let first = queue.removeFirst()
+            waiting[key] = queue
+            return first
+        }
+        next?.resume()
     }
 }

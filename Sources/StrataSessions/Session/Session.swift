@@ -129,6 +129,10 @@ public actor Session {
             self.changes.set[Key.name] = nil
             self.changes.removed.remove(Key.name)
         }
+        // Requests of this process on one value take turns; the compare-and-swap then only
+        // loses to other processes sharing the store.
+        let turn = await self.engine.updateTurns.acquire("\(id.token) \(Key.name)")
+        defer { turn.release() }
         for _ in 0..<self.engine.configuration.maxUpdateAttempts {
             var value = try expected.flatMap { try? self.engine.codec.decode(Key.Value.self, from: $0) }
             try body(&value)

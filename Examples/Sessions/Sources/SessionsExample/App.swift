@@ -4,37 +4,60 @@ import Logging
 import NIOCore
 import ServiceLifecycle
 import Strata
+import StrataRedis
 import StrataServer
 import StrataSessions
+import StrataSessionsRedis
 import UnixSignals
 
 /// The sessions example: a login form, a page counter, a flash message shown once, the list of
 /// the user's sessions with "log out everywhere", and logout.
 ///
-/// `swift run SessionsExample --port 8080 --store memory`, then open http://localhost:8080/
+/// `swift run SessionsExample --port 8080 --store memory` (or `--store redis --redis-url
+/// redis://127.0.0.1:6379`, shared by every instance), then open http://localhost:8080/
 /// (browsers treat `http://localhost` as secure, so the `__Host-` cookie works there).
 @main
 struct SessionsExample {
     static func main() async throws {
         let port = Self.option("--port") ?? ProcessInfo.processInfo.environment["PORT"] ?? "8080"
         let storeName = Self.option("--store") ?? "memory"
+        let redisURL =
+            Self.option("--redis-url") ?? ProcessInfo.processInfo.environment["REDIS_URL"] ?? "redis://127.0.0.1:6379"
         guard let portNumber = Int(port) else {
             print("invalid port \(port)")
-            exit(2)
-        }
-        guard storeName == "memory" else {
-            print("--store \(storeName): only the memory store is built so far (redis and cookie stores are planned)")
             exit(2)
         }
         var logger = Logger(label: "sessions-example")
         logger.logLevel =
             ProcessInfo.processInfo.environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
+        var services: [any Service] = []
+        let store: any SessionStore
+        switch storeName {
+        case "memory":
+            store = MemorySessionStore()
+        case "redis":
+            do {
+                var configuration = try RedisConfiguration(url: redisURL)
+                configuration.commandTimeout = .seconds(1)
+                configuration.acquireTimeout = .seconds(1)
+                let redis = RedisClient(configuration: configuration, logger: logger)
+                services.append(redis)
+                store = RedisSessionStore(client: redis)
+            } catch {
+                print("\(error)")
+                exit(2)
+            }
+        default:
+            print("--store \(storeName): memory or redis (the encrypted-cookie store is planned)")
+            exit(2)
+        }
         let server = HTTPServer(
-            responder: try buildResponder(store: MemorySessionStore(), logger: logger),
+            responder: try buildResponder(store: store, logger: logger),
             configuration: try HTTPServerConfiguration(port: portNumber),
             logger: logger
         )
-        let group = ServiceGroup(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        services.insert(server, at: 0)
+        let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         try await group.run()
     }
 
@@ -59,7 +82,7 @@ enum PageCount: SessionKey {
 
 /// The example's routes behind the session middleware; tests reuse them.
 func buildResponder(
-    store: some SessionStore, configuration: SessionConfiguration = SessionConfiguration(),
+    store: any SessionStore, configuration: SessionConfiguration = SessionConfiguration(),
     clock: some WallClock = SystemWallClock(),
     logger: Logger
 ) throws -> some HTTPResponder<BasicContext> {
