@@ -21,6 +21,7 @@ let package = Package(
         .library(name: "StrataRedis", targets: ["StrataRedis"]),
         .library(name: "StrataSessions", targets: ["StrataSessions"]),
         .library(name: "StrataSessionsRedis", targets: ["StrataSessionsRedis"]),
+        .library(name: "StrataSessionsCookie", targets: ["StrataSessionsCookie"]),
         .library(name: "StrataHummingbird", targets: ["StrataHummingbird"]),
         .library(name: "StrataVapor", targets: ["StrataVapor"]),
         .executable(name: "HelloExample", targets: ["HelloExample"]),
@@ -180,6 +181,16 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The encrypted-cookie session sealer: StrataSessions + swift-crypto's AEAD.
+        .target(
+            name: "StrataSessionsCookie",
+            dependencies: [
+                "Strata",
+                "StrataSessions",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "SessionsExample",
             dependencies: [
@@ -187,7 +198,9 @@ let package = Package(
                 "StrataServer",
                 "StrataSessions",
                 "StrataSessionsRedis",
+                "StrataSessionsCookie",
                 "StrataRedis",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -434,6 +447,23 @@ let package = Package(
                 "StrataTesting",
                 "StrataTestSupport",
                 "SessionsExample",
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "StrataSessionsCookieTests",
+            dependencies: [
+                "Strata",
+                "StrataSessions",
+                "StrataSessionsCookie",
+                "StrataServer",
+                "StrataTesting",
+                "StrataTestSupport",
+                "SessionsExample",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -7,6 +7,8 @@ import Synchronization
 /// What a ``SessionMiddleware`` and the sessions it creates share.
 struct SessionEngine: Sendable {
     let store: any SessionStore
+    /// Set when the session lives in its cookie, not in a store.
+    let sealer: (any SessionSealer)?
     let configuration: SessionConfiguration
     let codec: any SessionCodec
     let clock: any WallClock

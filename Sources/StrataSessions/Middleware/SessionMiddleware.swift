@@ -52,8 +52,28 @@ public struct SessionMiddleware<Context: MiddlewareContext>: HTTPMiddleware {
     ) throws(SessionConfigurationError) {
         try configuration.validate()
         self.engine = SessionEngine(
-            store: store, configuration: configuration, codec: codec, clock: clock, logger: logger,
+            store: store, sealer: nil, configuration: configuration, codec: codec, clock: clock, logger: logger,
             metrics: SessionMetrics(factory: metricsFactory))
+    }
+
+    /// Creates the middleware for sessions kept whole in their cookie, sealed by `sealer`
+    /// (`StrataSessionsCookie`'s encrypted cookies). Such sessions need no store, but cannot
+    /// be revoked or listed (``SessionError/Code/unsupportedByCookieStore``), and parallel
+    /// requests do not merge: the cookie of the response that arrives last wins.
+    ///
+    /// - Throws: ``SessionConfigurationError`` listing every problem.
+    public init(
+        sealer: some SessionSealer,
+        configuration: SessionConfiguration = SessionConfiguration(),
+        codec: some SessionCodec = JSONSessionCodec(),
+        clock: some WallClock = SystemWallClock(),
+        logger: Logger = Logger(label: "strata.sessions"),
+        metricsFactory: (any MetricsFactory)? = nil
+    ) throws(SessionConfigurationError) {
+        try configuration.validate()
+        self.engine = SessionEngine(
+            store: MemorySessionStore(maxEntries: 1, maxBytes: 1), sealer: sealer, configuration: configuration,
+            codec: codec, clock: clock, logger: logger, metrics: SessionMetrics(factory: metricsFactory))
     }
 
     /// The configuration in force.
@@ -101,6 +121,8 @@ public struct SessionMiddleware<Context: MiddlewareContext>: HTTPMiddleware {
             return
         case .set(let id, let maxAge):
             fields.setCookie(try configuration.cookie(value: id.token, maxAge: maxAge))
+        case .sealed(let value, let maxAge):
+            fields.setCookie(try configuration.cookie(value: value, maxAge: maxAge))
         case .clear:
             fields.setCookie(try configuration.cookie(value: "", maxAge: 0))
         }

@@ -54,6 +54,8 @@ public actor Session {
     enum CookieAction: Equatable {
         case none
         case set(SessionID, maxAge: Int)
+        /// The whole session, sealed into the cookie (``SessionSealer``).
+        case sealed(String, maxAge: Int)
         case clear
     }
 
@@ -118,6 +120,13 @@ public actor Session {
         if self.phase == .detached {
             var value = try await self.value(for: key)
             try body(&value)
+            return value
+        }
+        if self.engine.sealer != nil {
+            // The session lives in this request's cookie: nothing to swap with.
+            var value = try await self.value(for: key)
+            try body(&value)
+            if let value { try self.set(key, to: value) } else { self.remove(key) }
             return value
         }
         // The value must live in the store before it can be swapped there.
@@ -212,6 +221,12 @@ public actor Session {
     public func regenerate() async throws {
         try await self.load()
         guard self.phase == .loaded else { return }
+        if self.engine.sealer != nil {
+            // A sealed cookie has no ID to fix: sealing it again (a new nonce) is the new value.
+            self.wasChanged = true
+            self.engine.metrics.regenerated.increment()
+            return
+        }
         let newID = SessionID()
         if self.stored, let oldID = self.id {
             let moved = try await self.storeCall {
@@ -237,6 +252,11 @@ public actor Session {
         try await self.regenerate()
         guard self.phase == .loaded else { return }
         if !self.stored { try await self.persistNew() }
+        if self.engine.sealer != nil {
+            self.record?.user = user
+            self.wasChanged = true
+            return
+        }
         guard let id = self.id else { return }
         let bound = try await self.storeCall {
             try await self.engine.store.bind(id, toUser: user, expiresAt: self.expiry())
@@ -264,6 +284,7 @@ public actor Session {
 
     /// The live sessions of this session's user (empty when logged out).
     public func sessionsOfUser() async throws -> [SessionSummary] {
+        try self.requireServerStore("list a user's sessions")
         guard let user = try await self.user else { return [] }
         return try await self.storeCall { try await self.engine.store.sessions(ofUser: user) }
     }
@@ -273,6 +294,7 @@ public actor Session {
     /// - Returns: How many sessions were ended.
     @discardableResult
     public func revokeAllSessions() async throws -> Int {
+        try self.requireServerStore("revoke sessions")
         guard let user = try await self.user else { return 0 }
         let count = try await self.storeCall { try await self.engine.store.revokeSessions(ofUser: user) }
         self.startOver()
@@ -291,6 +313,10 @@ public actor Session {
         guard self.phase == .unloaded else { return }
         self.markTouched()
         self.wasRead = true
+        if let sealer = self.engine.sealer {
+            self.openSealed(with: sealer)
+            return
+        }
         if self.loading == nil { self.presented = self.engine.presentedID(in: self.requestFields) }
         guard let presented = self.presented else {
             self.phase = .loaded
@@ -335,12 +361,51 @@ public actor Session {
         self.stored = true
     }
 
+    /// Reads the session a sealed cookie carries.
+    private func openSealed(with sealer: any SessionSealer) {
+        self.phase = .loaded
+        let name = self.engine.configuration.cookieName
+        let values = self.requestFields.cookies.pairs.filter { $0.name == name && !$0.value.isEmpty }.map(\.value)
+        guard !values.isEmpty else { return }
+        let now = self.engine.clock.now()
+        guard var record = values.lazy.compactMap({ sealer.open($0, cookieName: name, now: now) }).first else {
+            self.engine.rejected("tampered")
+            return
+        }
+        let configuration = self.engine.configuration
+        if now >= record.lastSeen + configuration.idleTimeout || now >= record.createdAt + configuration.absoluteTimeout
+        {
+            self.engine.rejected("expired")
+            return
+        }
+        self.changes.apply(to: &record.values)
+        self.record = record
+        self.stored = true
+    }
+
+    private func requireServerStore(_ what: String) throws {
+        guard self.engine.sealer == nil else {
+            throw SessionError(
+                code: .unsupportedByCookieStore,
+                message: "a session kept in a cookie cannot \(what): use a server store")
+        }
+    }
+
     /// Saves a session that exists only in this request, with the changes so far.
     private func persistNew() async throws {
         let now = self.engine.clock.now()
         var record = self.record ?? SessionRecord(createdAt: now, lastSeen: now)
         self.changes.apply(to: &record.values)
         record.lastSeen = now
+        if self.engine.sealer != nil {
+            // Sealed into the cookie at commit.
+            self.record = record
+            self.stored = true
+            self.changes = SessionChanges(lastSeen: now)
+            self.wasChanged = true
+            self.engine.metrics.created.increment()
+            return
+        }
         let id = self.id ?? SessionID()
         let expiresAt = record.createdAt + self.engine.configuration.absoluteTimeout
         let idleEnd = now + self.engine.configuration.idleTimeout
@@ -364,6 +429,10 @@ public actor Session {
         try await self.load()
         guard self.phase == .loaded else { return }
         let now = self.engine.clock.now()
+        if let sealer = self.engine.sealer {
+            try await self.seal(with: sealer, now: now)
+            return
+        }
         if !self.stored {
             if !self.changes.isEmpty { try await self.persistNew() }
             return
@@ -385,6 +454,31 @@ public actor Session {
         }
     }
 
+    /// Seals the session into the cookie when it changed or its idle expiry must move.
+    private func seal(with sealer: any SessionSealer, now: Timestamp) async throws {
+        if !self.stored {
+            guard !self.changes.isEmpty else { return }
+            try await self.persistNew()
+        }
+        guard var record = self.record else { return }
+        let touchDue = now - record.lastSeen >= self.engine.configuration.effectiveTouchInterval
+        guard self.wasChanged || !self.changes.isEmpty || touchDue else { return }
+        self.changes.apply(to: &record.values)
+        record.lastSeen = now
+        let name = self.engine.configuration.cookieName
+        let value = try sealer.seal(record, cookieName: name, expiresAt: self.expiry())
+        let maxAge = self.maxAge()
+        // Browsers drop a cookie whose name, value and attributes pass 4,096 bytes: say so now.
+        let size = try self.engine.configuration.cookie(value: value, maxAge: maxAge).setCookieValue.utf8.count
+        guard size <= 4096 else {
+            throw SessionError(
+                code: .cookieTooLarge,
+                message: "the sealed session needs a \(size)-byte Set-Cookie; browsers keep at most 4096")
+        }
+        self.cookie = .sealed(value, maxAge: maxAge)
+        self.engine.metrics.written.increment()
+    }
+
     private func markTouched() {
         if !self.touched.load(ordering: .relaxed) { self.touched.store(true, ordering: .relaxed) }
     }
@@ -395,6 +489,8 @@ public actor Session {
         do {
             return try await body()
         } catch let error as SessionStoreUnavailableError {
+            throw error
+        } catch let error as SessionError {
             throw error
         } catch {
             self.engine.metrics.storeErrors.increment()

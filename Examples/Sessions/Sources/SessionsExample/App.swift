@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import HTTPTypes
 import Logging
@@ -7,6 +8,7 @@ import Strata
 import StrataRedis
 import StrataServer
 import StrataSessions
+import StrataSessionsCookie
 import StrataSessionsRedis
 import UnixSignals
 
@@ -14,7 +16,8 @@ import UnixSignals
 /// the user's sessions with "log out everywhere", and logout.
 ///
 /// `swift run SessionsExample --port 8080 --store memory` (or `--store redis --redis-url
-/// redis://127.0.0.1:6379`, shared by every instance), then open http://localhost:8080/
+/// redis://127.0.0.1:6379`, shared by every instance, or `--store cookie`, sealed into the
+/// cookie with `SESSION_KEY`), then open http://localhost:8080/
 /// (browsers treat `http://localhost` as secure, so the `__Host-` cookie works there).
 @main
 struct SessionsExample {
@@ -32,9 +35,24 @@ struct SessionsExample {
             ProcessInfo.processInfo.environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
         var services: [any Service] = []
         let store: any SessionStore
+        var sealer: EncryptedCookieSealer?
         switch storeName {
         case "memory":
             store = MemorySessionStore()
+        case "cookie":
+            // SESSION_KEY: a 256-bit key in base64url; without one, a key made at start (its
+            // sessions end with the process).
+            let key: SymmetricKey
+            if let text = ProcessInfo.processInfo.environment["SESSION_KEY"], let bytes = Base64URL.decode(text),
+                bytes.count == 32
+            {
+                key = SymmetricKey(data: bytes)
+            } else {
+                logger.notice("no SESSION_KEY (32 bytes, base64url): sealing with a key made at start")
+                key = SymmetricKey(size: .bits256)
+            }
+            sealer = try EncryptedCookieSealer(keys: [key])
+            store = MemorySessionStore(maxEntries: 1, maxBytes: 1)
         case "redis":
             do {
                 var configuration = try RedisConfiguration(url: redisURL)
@@ -48,11 +66,11 @@ struct SessionsExample {
                 exit(2)
             }
         default:
-            print("--store \(storeName): memory or redis (the encrypted-cookie store is planned)")
+            print("--store \(storeName): memory, redis or cookie")
             exit(2)
         }
         let server = HTTPServer(
-            responder: try buildResponder(store: store, logger: logger),
+            responder: try buildResponder(store: store, sealer: sealer, logger: logger),
             configuration: try HTTPServerConfiguration(port: portNumber),
             logger: logger
         )
@@ -82,7 +100,8 @@ enum PageCount: SessionKey {
 
 /// The example's routes behind the session middleware; tests reuse them.
 func buildResponder(
-    store: any SessionStore, configuration: SessionConfiguration = SessionConfiguration(),
+    store: any SessionStore, sealer: EncryptedCookieSealer? = nil,
+    configuration: SessionConfiguration = SessionConfiguration(),
     clock: some WallClock = SystemWallClock(),
     logger: Logger
 ) throws -> some HTTPResponder<BasicContext> {
@@ -92,7 +111,7 @@ func buildResponder(
         let name = try await session.value(for: UserName.self)
         let count = try await session.value(for: PageCount.self) ?? 0
         let flash = try await session.takeFlash()
-        let sessions = try await session.sessionsOfUser()
+        let sessions = try await session.sessionsOfUser(orNoneFrom: sealer)
         let current = await session.handle
         return html(page(name: name, count: count, flash: flash, sessions: sessions, current: current))
     }
@@ -113,6 +132,11 @@ func buildResponder(
         return redirect()
     }
     router.post("/logout-everywhere") { _, context in
+        guard sealer == nil else {
+            return ServerResponse(
+                status: .notImplemented,
+                body: .init(string: "sessions kept in cookies cannot be revoked: use --store memory or redis\n"))
+        }
         try await context.session.revokeAllSessions()
         return redirect()
     }
@@ -127,9 +151,18 @@ func buildResponder(
         let flash = try await session.takeFlash()
         return json("{\"name\": \(jsonString(name)), \"count\": \(count), \"flash\": \(jsonString(flash))}")
     }
-    let sessions = try SessionMiddleware<BasicContext>(
-        store: store, configuration: configuration, clock: clock, logger: logger)
+    let sessions =
+        try sealer.map {
+            try SessionMiddleware<BasicContext>(sealer: $0, configuration: configuration, clock: clock, logger: logger)
+        } ?? SessionMiddleware<BasicContext>(store: store, configuration: configuration, clock: clock, logger: logger)
     return MiddlewareStack(BasicContext.self) { sessions }.wrapping(router)
+}
+
+extension Session {
+    /// The user's sessions, or none when they live in cookies (which cannot be listed).
+    func sessionsOfUser(orNoneFrom sealer: EncryptedCookieSealer?) async throws -> [SessionSummary] {
+        sealer == nil ? try await self.sessionsOfUser() : []
+    }
 }
 
 func redirect() -> ServerResponse {
