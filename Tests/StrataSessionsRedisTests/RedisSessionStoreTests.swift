@@ -36,7 +36,10 @@ import Testing
             ? try RedisConfiguration(
                 clusterNodes: try Self.variable("STRATA_REDIS_CLUSTER").split(separator: ",").map(String.init))
             : try RedisConfiguration(url: try url ?? Self.variable("STRATA_REDIS_URL"))
-        configuration.acquireTimeout = .seconds(30)
+        // Long timeouts: the whole suite runs in parallel on two cores.
+        configuration.acquireTimeout = .seconds(60)
+        configuration.commandTimeout = .seconds(30)
+        configuration.connectTimeout = .seconds(30)
         configure(&configuration)
         let client = RedisClient(configuration: configuration, logger: Self.logger)
         let store = RedisSessionStore(client: client, keyPrefix: "test:\(UUID().uuidString.prefix(8))")
@@ -198,7 +201,7 @@ import Testing
             try await Self.withStore(
                 url: server.url,
                 {
-                    $0.commandTimeout = .seconds(2); $0.maxReconnectDelay = .milliseconds(200)
+                    $0.maxReconnectDelay = .milliseconds(200)
                 }
             ) {
                 store, _ in
@@ -217,12 +220,13 @@ import Testing
                 #expect(jar.value != nil, "the cookie is kept")
 
                 try await server.start(durable)
+                var last = ""
                 let back = await eventually {
                     guard let response = try? await closed.send(.get, "/api/session", jar: &jar) else { return false }
-                    return response.status == .ok
-                        && (try? Self.json(response))?["name"] as? String == "ada"
+                    last = "\(response.status) \(response.bodyString)"
+                    return response.status == .ok && (try? Self.json(response))?["name"] as? String == "ada"
                 }
-                #expect(back, "the session is there again, as it was")
+                #expect(back, "the session is there again, as it was; last answer: \(last)")
                 #expect(try Self.json(try await closed.send(.post, "/api/count", jar: &jar))["count"] as? Int == 2)
             }
         } catch {

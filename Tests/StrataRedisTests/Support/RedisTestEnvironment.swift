@@ -48,6 +48,7 @@ enum RedisTestEnvironment {
         _ body: (RedisClient) async throws -> Result
     ) async throws -> Result {
         var configuration = try RedisConfiguration(url: try url ?? Self.standaloneURL())
+        Self.loosenForALoadedMachine(&configuration)
         try configure(&configuration)
         try configuration.validate()
         let client = RedisClient(configuration: configuration, logger: Self.logger)
@@ -71,6 +72,7 @@ enum RedisTestEnvironment {
         _ body: (RedisClient) async throws -> Result
     ) async throws -> Result {
         var configuration = try RedisConfiguration(clusterNodes: try Self.clusterURLs())
+        Self.loosenForALoadedMachine(&configuration)
         try configure(&configuration)
         let client = RedisClient(configuration: configuration, logger: Self.logger)
         do {
@@ -81,6 +83,15 @@ enum RedisTestEnvironment {
             await client.shutdown()
             throw error
         }
+    }
+
+    /// Long acquire and command timeouts for tests that do not test them: the whole suite runs
+    /// in parallel on two cores, where a first connect or a reply can take seconds. Tests of a
+    /// timeout set their own.
+    static func loosenForALoadedMachine(_ configuration: inout RedisConfiguration) {
+        configuration.acquireTimeout = .seconds(60)
+        configuration.commandTimeout = .seconds(30)
+        configuration.connectTimeout = .seconds(30)
     }
 
     /// A unique key prefix per test, so tests sharing a server never see each other's keys.
