@@ -30,7 +30,9 @@ public actor Session {
     /// no commit.
     nonisolated let touched = Atomic<Bool>(false)
     private var phase = Phase.unloaded
-    private var loading: Task<SessionRecord?, any Error>?
+    /// A load is under way; other calls of the same request wait for it.
+    private var loading = false
+    private var loadWaiters: [CheckedContinuation<Void, Never>] = []
     /// The stored session's ID, or the ID a new session will get.
     private var id: SessionID?
     /// Whether the session under ``id`` exists in the store.
@@ -317,22 +319,29 @@ public actor Session {
             self.openSealed(with: sealer)
             return
         }
-        if self.loading == nil { self.presented = self.engine.presentedID(in: self.requestFields) }
+        if !self.loading { self.presented = self.engine.presentedID(in: self.requestFields) }
         guard let presented = self.presented else {
             self.phase = .loaded
             return
         }
-        let task: Task<SessionRecord?, any Error>
-        if let loading = self.loading {
-            task = loading
-        } else {
-            let engine = self.engine
-            task = Task { try await engine.store.load(presented) }
-            self.loading = task
+        if self.loading {
+            // Another call of this request is loading it: wait for that load.
+            await withCheckedContinuation { self.loadWaiters.append($0) }
+            if self.phase == .unloaded {
+                throw SessionStoreUnavailableError(reason: "the session store failed to load the session")
+            }
+            return
+        }
+        self.loading = true
+        defer {
+            self.loading = false
+            let waiters = self.loadWaiters
+            self.loadWaiters = []
+            for waiter in waiters { waiter.resume() }
         }
         let record: SessionRecord?
         do {
-            record = try await task.value
+            record = try await self.engine.store.load(presented)
         } catch {
             guard self.phase == .unloaded else { return }
             try self.storeFailed(error)
