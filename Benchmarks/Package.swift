@@ -11,11 +11,13 @@ let package = Package(
         .package(url: "https://github.com/ordo-one/benchmark.git", from: "1.38.1", traits: ["MallocInterposer"]),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
         .package(url: "https://github.com/vapor/vapor.git", from: "4.122.3"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/adam-fowler/compress-nio.git", from: "1.5.0"),
     ],
     targets: [
@@ -29,6 +31,7 @@ let package = Package(
                 .product(name: "StrataCompression", package: "Strata"),
                 .product(name: "StrataWebSocket", package: "Strata"),
                 .product(name: "StrataRedis", package: "Strata"),
+                .product(name: "StrataSessions", package: "Strata"),
                 .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -92,6 +95,30 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             path: "Peers/VaporPeer"
+        ),
+        // scripts/bench-sessions.sh: Strata's sessions on StrataServer (memory or Redis store)...
+        .executableTarget(
+            name: "SessionsServer",
+            dependencies: [
+                .product(name: "Strata", package: "Strata"),
+                .product(name: "StrataServer", package: "Strata"),
+                .product(name: "StrataSessions", package: "Strata"),
+                .product(name: "StrataSessionsRedis", package: "Strata"),
+                .product(name: "StrataRedis", package: "Strata"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Tools/SessionsServer"
+        ),
+        // ...and its Hummingbird peer, hummingbird-auth's SessionMiddleware (the Vapor peer is
+        // VaporPeer --mode sessions).
+        .executableTarget(
+            name: "HummingbirdSessionsPeer",
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdAuth", package: "hummingbird-auth"),
+            ],
+            path: "Peers/HummingbirdSessionsPeer"
         ),
         // The load generator of `scripts/bench-websocket.sh`.
         .executableTarget(

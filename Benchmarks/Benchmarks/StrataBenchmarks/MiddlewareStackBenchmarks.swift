@@ -57,6 +57,7 @@ let benchmarks: @Sendable () -> Void = {
     }
 
     corsBenchmarks()
+    sessionBenchmarks()
     compressionBenchmarks()
     webSocketBenchmarks()
     respParserBenchmarks()

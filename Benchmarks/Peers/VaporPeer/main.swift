@@ -13,6 +13,9 @@ import Vapor
 //   --mode gzip-native   Vapor's built-in response compression (NIO's HTTPResponseCompressor)
 //   --mode gzip-strata   StrataCompression through StrataVapor
 //   --mode async-native / noop-strata / convert-only   the floors (see scripts/bench-adapters.sh)
+//   --mode sessions      Vapor's SessionsMiddleware with its memory driver, for
+//                        scripts/bench-sessions.sh: GET /count reads the session's counter and
+//                        writes it back plus one; GET /plain never touches the session
 // Both CORS modes allow one origin; both gzip modes compress at zlib's default level 6.
 // Routes: GET / ("Hello, World!") and GET /big (a deterministic ~100 KiB text page).
 
@@ -62,6 +65,15 @@ case "convert-only":
 case "noop-strata":
     // The adapter's own cost: a Strata middleware that only calls next.
     app.middleware.use(StrataVaporMiddleware(StrataPassThrough(), configuration: adapter))
+case "sessions":
+    app.sessions.use(.memory)
+    app.middleware.use(app.sessions.middleware)
+    app.get("count") { request -> String in
+        let count = (request.session.data["count"].flatMap(Int.init) ?? 0) + 1
+        request.session.data["count"] = "\(count)"
+        return "\(count)"
+    }
+    app.get("plain") { _ in "plain" }
 default:
     fatalError("unknown --mode \(mode)")
 }
