@@ -50,10 +50,9 @@ public struct SessionMiddleware<Context: MiddlewareContext>: HTTPMiddleware {
         logger: Logger = Logger(label: "strata.sessions"),
         metricsFactory: (any MetricsFactory)? = nil
     ) throws(SessionConfigurationError) {
-        try configuration.validate()
-        self.engine = SessionEngine(
+        try self.init(
             store: store, sealer: nil, configuration: configuration, codec: codec, clock: clock, logger: logger,
-            metrics: SessionMetrics(factory: metricsFactory))
+            metricsFactory: metricsFactory)
     }
 
     /// Creates the middleware for sessions kept whole in their cookie, sealed by `sealer`
@@ -70,10 +69,20 @@ public struct SessionMiddleware<Context: MiddlewareContext>: HTTPMiddleware {
         logger: Logger = Logger(label: "strata.sessions"),
         metricsFactory: (any MetricsFactory)? = nil
     ) throws(SessionConfigurationError) {
+        // The store is never called when a sealer keeps the session.
+        try self.init(
+            store: MemorySessionStore(maxEntries: 1, maxBytes: 1), sealer: sealer, configuration: configuration,
+            codec: codec, clock: clock, logger: logger, metricsFactory: metricsFactory)
+    }
+
+    private init(
+        store: any SessionStore, sealer: (any SessionSealer)?, configuration: SessionConfiguration,
+        codec: any SessionCodec, clock: any WallClock, logger: Logger, metricsFactory: (any MetricsFactory)?
+    ) throws(SessionConfigurationError) {
         try configuration.validate()
         self.engine = SessionEngine(
-            store: MemorySessionStore(maxEntries: 1, maxBytes: 1), sealer: sealer, configuration: configuration,
-            codec: codec, clock: clock, logger: logger, metrics: SessionMetrics(factory: metricsFactory))
+            store: store, sealer: sealer, configuration: configuration, codec: codec, clock: clock, logger: logger,
+            metrics: SessionMetrics(factory: metricsFactory))
     }
 
     /// The configuration in force.

@@ -51,19 +51,7 @@ enum RedisTestEnvironment {
         Self.loosenForALoadedMachine(&configuration)
         try configure(&configuration)
         try configuration.validate()
-        let client = RedisClient(configuration: configuration, logger: Self.logger)
-        do {
-            if connected {
-                let up = await eventually { (try? await client.ping()) != nil }
-                try #require(up, "no connection to \(configuration.mode) within a minute")
-            }
-            let result = try await body(client)
-            await client.shutdown()
-            return result
-        } catch {
-            await client.shutdown()
-            throw error
-        }
+        return try await Self.using(configuration, connected: connected, body)
     }
 
     /// A client for the shared cluster.
@@ -74,8 +62,19 @@ enum RedisTestEnvironment {
         var configuration = try RedisConfiguration(clusterNodes: try Self.clusterURLs())
         Self.loosenForALoadedMachine(&configuration)
         try configure(&configuration)
+        return try await Self.using(configuration, connected: true, body)
+    }
+
+    /// Runs `body` with a client for `configuration`, shut down after, whatever happens.
+    private static func using<Result>(
+        _ configuration: RedisConfiguration, connected: Bool, _ body: (RedisClient) async throws -> Result
+    ) async throws -> Result {
         let client = RedisClient(configuration: configuration, logger: Self.logger)
         do {
+            if connected {
+                let up = await eventually { (try? await client.ping()) != nil }
+                try #require(up, "no connection to \(configuration.mode) within a minute")
+            }
             let result = try await body(client)
             await client.shutdown()
             return result
