@@ -32,8 +32,11 @@ import Testing
                     return first.0 == 200
                 }
                 #expect(counted)
-                #expect(first == (200, "1"))
-                #expect(try await hits() == (200, "2"))
+                // A first try that timed out may still have counted (its INCR may have run):
+                // the count is whatever it says, and the next one is one more.
+                let count = try #require(Int(first.1))
+                #expect(count >= 1)
+                #expect(try await hits() == (200, "\(count + 1)"))
                 try await server.kill()
                 #expect(try await hits().0 == 503)
                 server.pause()  // no process: a no-op
