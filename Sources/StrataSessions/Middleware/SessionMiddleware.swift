@@ -100,9 +100,9 @@ public struct SessionMiddleware<Context: MiddlewareContext>: HTTPMiddleware {
         var response: ServerResponse
         do {
             response = try await next(request, context)
-        } catch let error as SessionStoreUnavailableError {
-            _ = error
-            response = Self.unavailable()
+        } catch is SessionStoreUnavailableError {
+            // Already logged and counted where the store failed; there is nothing to commit.
+            return Self.unavailable()
         }
         guard session.touched.load(ordering: .relaxed) else { return response }
         do {
