@@ -22,6 +22,8 @@ let package = Package(
         .library(name: "StrataSessions", targets: ["StrataSessions"]),
         .library(name: "StrataSessionsRedis", targets: ["StrataSessionsRedis"]),
         .library(name: "StrataSessionsCookie", targets: ["StrataSessionsCookie"]),
+        .library(name: "StrataRateLimit", targets: ["StrataRateLimit"]),
+        .library(name: "StrataRateLimitRedis", targets: ["StrataRateLimitRedis"]),
         .library(name: "StrataHummingbird", targets: ["StrataHummingbird"]),
         .library(name: "StrataVapor", targets: ["StrataVapor"]),
         .executable(name: "HelloExample", targets: ["HelloExample"]),
@@ -30,6 +32,7 @@ let package = Package(
         .executable(name: "WebSocketExample", targets: ["WebSocketExample"]),
         .executable(name: "RedisExample", targets: ["RedisExample"]),
         .executable(name: "SessionsExample", targets: ["SessionsExample"]),
+        .executable(name: "RateLimitExample", targets: ["RateLimitExample"]),
     ],
     traits: [
         .trait(
@@ -54,6 +57,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        // Only StrataRateLimit uses it: the RateLimit and RateLimit-Policy structured fields.
+        .package(url: "https://github.com/apple/swift-http-structured-headers.git", from: "1.7.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/adam-fowler/compress-nio.git", from: "1.5.0"),
@@ -189,6 +194,49 @@ let package = Package(
                 "StrataSessions",
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        // Rate limiting: quotas, adaptive concurrency, the memory store; Strata and the
+        // structured-field serialiser only.
+        .target(
+            name: "StrataRateLimit",
+            dependencies: [
+                "Strata",
+                .product(name: "RawStructuredFieldValues", package: "swift-http-structured-headers"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The Redis quota store: StrataRateLimit + StrataRedis (one Lua script per decision).
+        .target(
+            name: "StrataRateLimitRedis",
+            dependencies: [
+                "Strata",
+                "StrataRateLimit",
+                "StrataRedis",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "RateLimitExample",
+            dependencies: [
+                "Strata",
+                "StrataServer",
+                "StrataRateLimit",
+                "StrataRateLimitRedis",
+                "StrataRedis",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Examples/RateLimit/Sources/RateLimitExample",
             swiftSettings: swiftSettings
         ),
         .executableTarget(
@@ -464,6 +512,40 @@ let package = Package(
                 "StrataTestSupport",
                 "SessionsExample",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "StrataRateLimitTests",
+            dependencies: [
+                "Strata",
+                "StrataRateLimit",
+                "StrataServer",
+                "StrataTesting",
+                "StrataTestSupport",
+                "RateLimitExample",
+                .product(name: "RawStructuredFieldValues", package: "swift-http-structured-headers"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "StrataRateLimitRedisTests",
+            dependencies: [
+                "Strata",
+                "StrataRateLimit",
+                "StrataRateLimitRedis",
+                "StrataRedis",
+                "StrataServer",
+                "StrataTesting",
+                "StrataTestSupport",
+                "RateLimitExample",
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

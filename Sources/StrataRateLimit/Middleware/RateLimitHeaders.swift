@@ -1,0 +1,44 @@
+public import HTTPTypes
+import RawStructuredFieldValues
+
+/// The fields of draft-ietf-httpapi-ratelimit-headers (RateLimit-Policy, RateLimit) and the
+/// legacy X-RateLimit-* trio, serialised as RFC 9651 structured fields.
+public enum RateLimitHeaders {
+    /// `RateLimit-Policy`: one member per policy, `"name";q=<quota>;w=<seconds>`.
+    public static let policyName = HTTPField.Name("RateLimit-Policy")!
+    /// `RateLimit`: one member per policy, `"name";r=<remaining>;t=<seconds>`.
+    public static let rateLimitName = HTTPField.Name("RateLimit")!
+    static let legacyLimit = HTTPField.Name("X-RateLimit-Limit")!
+    static let legacyRemaining = HTTPField.Name("X-RateLimit-Remaining")!
+    static let legacyReset = HTTPField.Name("X-RateLimit-Reset")!
+
+    /// The `RateLimit-Policy` value for `limits`.
+    public static func policyValue(_ limits: [QuotaLimits]) -> String {
+        let items = limits.map { limits -> ItemOrInnerList in
+            var parameters = OrderedMap<String, BareItem>()
+            parameters["q"] = .integer(limits.advertisedQuota)
+            parameters["w"] = .integer(limits.advertisedWindowSeconds)
+            return .item(Item(bareItem: .string(limits.name), parameters: parameters))
+        }
+        return Self.serialise(items)
+    }
+
+    /// The `RateLimit` value for the outcomes of `limits`.
+    public static func rateLimitValue(_ limits: some Collection<QuotaLimits>, _ outcomes: [QuotaOutcome]) -> String {
+        let items = zip(limits, outcomes).map { limits, outcome -> ItemOrInnerList in
+            var parameters = OrderedMap<String, BareItem>()
+            parameters["r"] = .integer(max(0, outcome.remaining))
+            parameters["t"] = .integer(outcome.resetSeconds)
+            return .item(Item(bareItem: .string(limits.name), parameters: parameters))
+        }
+        return Self.serialise(items)
+    }
+
+    private static func serialise(_ items: [ItemOrInnerList]) -> String {
+        var serializer = StructuredFieldValueSerializer()
+        // Names are validated at init (printable ASCII, no quote or backslash) and numbers
+        // are in range, so this cannot fail; an empty string would only drop the field.
+        guard let bytes = try? serializer.writeListFieldValue(items) else { return "" }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}

@@ -1,0 +1,285 @@
+public import CoreMetrics
+public import HTTPTypes
+public import Logging
+public import Strata
+import Synchronization
+
+/// Exact per-key quotas: every policy that finds a key for the request is checked, and the
+/// request is refused with `429` when any enforced policy is exhausted.
+///
+/// ```swift
+/// let limiter = try RateLimitMiddleware<BasicContext>(
+///     policies: [
+///         QuotaPolicy(try .gcra("burst", limit: 5, per: .seconds(1), burst: 10)),
+///         QuotaPolicy(try .gcra("minute", limit: 100, per: .seconds(60))),
+///     ],
+///     store: MemoryRateLimitStore(),
+///     configuration: RateLimitConfiguration(trustedProxies: try TrustedProxies(["10.0.0.0/8"], header: .xForwardedFor))
+/// )
+/// ```
+///
+/// Allowed responses carry `RateLimit-Policy` and `RateLimit` (draft-ietf-httpapi-ratelimit-headers),
+/// one member per policy; a refusal adds `Retry-After`, never earlier than the refusing
+/// policies' `t`.
+public struct RateLimitMiddleware<Context: MiddlewareContext>: HTTPMiddleware {
+    /// The policies, in the order their fields are listed.
+    public let policies: [QuotaPolicy<Context>]
+    /// Where the quotas live.
+    public let store: any RateLimitStore
+    /// Keys, costs, skips, answers.
+    public let configuration: RateLimitConfiguration<Context>
+    private let logger: Logger
+    private let metrics: RateLimitMetrics
+    private let allPoliciesValue: String
+    private let lastStoreErrorLog: StoreErrorLogThrottle
+
+    /// Creates the middleware.
+    ///
+    /// - Throws: ``RateLimitConfigurationError`` when there is no policy, two policies share a
+    ///   name, a key reads a forwarding header (use ``RateLimitKeySource/clientAddress(ipv6Prefix:)``
+    ///   with `trustedProxies`), or an IPv6 prefix is outside 1...128.
+    public init(
+        policies: [QuotaPolicy<Context>],
+        store: any RateLimitStore = MemoryRateLimitStore(),
+        configuration: RateLimitConfiguration<Context> = RateLimitConfiguration(),
+        logger: Logger = Logger(label: "strata.ratelimit")
+    ) throws(RateLimitConfigurationError) {
+        var problems: [String] = []
+        if policies.isEmpty { problems.append("give at least one policy") }
+        var names = Set<String>()
+        for policy in policies {
+            if !names.insert(policy.limits.name).inserted {
+                problems.append(
+                    "two policies are named \(policy.limits.name.debugDescription); give each its own name (names key the store)"
+                )
+            }
+            if let header = policy.key.forwardingHeader {
+                let fix =
+                    configuration.trustedProxies == nil
+                    ? "list your proxies in RateLimitConfiguration(trustedProxies:) and key by .clientAddress()"
+                    : "key by .clientAddress(), which reads it through your trustedProxies"
+                problems.append(
+                    "\(policy.limits.name): keying by \(header.canonicalName) lets any client pick its own key by sending it; \(fix)"
+                )
+            }
+            if case .clientAddress(let prefix) = policy.key.kind, !(1...128).contains(prefix) {
+                problems.append("\(policy.limits.name): ipv6Prefix \(prefix) must be in 1...128")
+            }
+        }
+        guard problems.isEmpty else { throw RateLimitConfigurationError(problems: problems) }
+        self.policies = policies
+        self.store = store
+        self.configuration = configuration
+        self.logger = logger
+        self.metrics = RateLimitMetrics(policies: policies.map(\.limits.name), factory: configuration.metricsFactory)
+        self.allPoliciesValue = RateLimitHeaders.policyValue(policies.map(\.limits))
+        self.lastStoreErrorLog = StoreErrorLogThrottle()
+    }
+
+    public func handle(
+        _ request: ServerRequest, context: Context,
+        next: (ServerRequest, Context) async throws -> ServerResponse
+    ) async throws -> ServerResponse {
+        if let skip = self.configuration.skip, skip(request, context) { return try await next(request, context) }
+        var checks: [QuotaCheck] = []
+        checks.reserveCapacity(self.policies.count)
+        var applied: [Int] = []
+        applied.reserveCapacity(self.policies.count)
+        for (index, policy) in self.policies.enumerated() {
+            guard let key = policy.key.key(for: request, context: context, proxies: self.configuration.trustedProxies)
+            else { continue }
+            checks.append(QuotaCheck(limits: policy.limits, key: key, shadow: policy.shadow))
+            applied.append(index)
+        }
+        guard !checks.isEmpty else { return try await next(request, context) }
+        let cost = max(0, self.configuration.cost?(request, context) ?? 1)
+
+        var outcomes: [QuotaOutcome]
+        let started = ContinuousClock.now
+        do {
+            outcomes = try await self.store.acquire(checks, cost: cost)
+            self.metrics.storeDuration.recordNanoseconds(Self.nanoseconds(since: started))
+        } catch {
+            self.metrics.storeErrors.increment()
+            self.logStoreError(error, context: context)
+            switch self.configuration.failureMode {
+            case .open: return try await next(request, context)
+            case .closed: return Self.storeUnavailable()
+            }
+        }
+
+        var refusedBy: [String] = []
+        var retryAfter: Int64 = 0
+        for (position, outcome) in outcomes.enumerated() {
+            let index = applied[position]
+            if outcome.allowed {
+                self.metrics.allowed[index].increment()
+            } else if checks[position].shadow {
+                self.metrics.shadowRefused[index].increment()
+            } else {
+                self.metrics.refused[index].increment()
+                refusedBy.append(checks[position].limits.name)
+                retryAfter = max(retryAfter, outcome.retryAfter)
+            }
+        }
+
+        if !refusedBy.isEmpty {
+            let seconds = max(1, Int((retryAfter + 999_999_999) / 1_000_000_000))
+            context.logger.debug(
+                "rate limited",
+                metadata: [
+                    "policies": .string(refusedBy.joined(separator: ",")), "retry_after": .stringConvertible(seconds),
+                ])
+            // Nothing was spent: the policies that would have allowed it still have `cost` more.
+            for index in outcomes.indices where outcomes[index].allowed {
+                outcomes[index].remaining = min(outcomes[index].remaining + cost, checks[index].limits.advertisedQuota)
+            }
+            let refusal = RateLimitRefusal(policies: refusedBy, retryAfterSeconds: seconds)
+            var response = self.configuration.refusalResponse?(refusal) ?? Self.problemResponse(refusal)
+            response.head.headerFields[.retryAfter] = String(seconds)
+            self.addFields(to: &response.head.headerFields, checks: checks, outcomes: outcomes, applied: applied)
+            return response
+        }
+
+        var response: ServerResponse
+        do {
+            response = try await next(request, context)
+        } catch {
+            if self.configuration.skipFailedResponses {
+                await self.giveBack(checks, outcomes: outcomes, cost: cost, context)
+            }
+            throw error
+        }
+        let failed = response.head.status.code >= 400
+        if (failed && self.configuration.skipFailedResponses) || (!failed && self.configuration.skipSuccessfulResponses)
+        {
+            await self.giveBack(checks, outcomes: outcomes, cost: cost, context)
+        }
+        if self.configuration.headersOnAllowedResponses {
+            self.addFields(to: &response.head.headerFields, checks: checks, outcomes: outcomes, applied: applied)
+        }
+        return response
+    }
+
+    // MARK: Keys
+
+    /// What every policy says about `key` now, spending nothing: `(policy, outcome)` for a
+    /// request of `cost` units.
+    public func status(of key: RateLimitKey, cost: Int = 1) async throws -> [(policy: String, outcome: QuotaOutcome)] {
+        let checks = self.policies.map { QuotaCheck(limits: $0.limits, key: key, shadow: $0.shadow) }
+        let outcomes = try await self.store.peek(checks, cost: cost)
+        return zip(checks, outcomes).map { ($0.limits.name, $1) }
+    }
+
+    /// Makes `key`'s quotas whole again, under every policy or only the one named.
+    public func reset(_ key: RateLimitKey, policy name: String? = nil) async throws {
+        for policy in self.policies where name == nil || policy.limits.name == name {
+            try await self.store.reset(policy.limits, key: key)
+        }
+    }
+
+    // MARK: Helpers
+
+    private func giveBack(_ checks: [QuotaCheck], outcomes: [QuotaOutcome], cost: Int, _ context: Context) async {
+        guard cost > 0 else { return }
+        let spent = zip(checks, outcomes).filter { $0.1.allowed }.map(\.0)
+        do {
+            try await self.store.refund(spent, cost: cost)
+        } catch {
+            self.metrics.storeErrors.increment()
+            self.logStoreError(error, context: context)
+        }
+    }
+
+    private func addFields(to fields: inout HTTPFields, checks: [QuotaCheck], outcomes: [QuotaOutcome], applied: [Int])
+    {
+        let policyValue =
+            applied.count == self.policies.count
+            ? self.allPoliciesValue : RateLimitHeaders.policyValue(checks.map(\.limits))
+        fields.append(HTTPField(name: RateLimitHeaders.policyName, value: policyValue))
+        fields.append(
+            HTTPField(
+                name: RateLimitHeaders.rateLimitName,
+                value: RateLimitHeaders.rateLimitValue(checks.lazy.map(\.limits), outcomes)))
+        if self.configuration.legacyHeaders,
+            let tightest = outcomes.indices.min(by: { outcomes[$0].remaining < outcomes[$1].remaining })
+        {
+            fields[RateLimitHeaders.legacyLimit] = String(checks[tightest].limits.advertisedQuota)
+            fields[RateLimitHeaders.legacyRemaining] = String(max(0, outcomes[tightest].remaining))
+            fields[RateLimitHeaders.legacyReset] = String(outcomes[tightest].resetSeconds)
+        }
+    }
+
+    private func logStoreError(_ error: any Error, context: Context) {
+        // One line a second at most: a store that is down would otherwise log every request.
+        guard self.lastStoreErrorLog.shouldLog() else { return }
+        context.logger.warning(
+            "rate-limit store failed; \(self.configuration.failureMode == .open ? "failing open: requests pass unlimited" : "failing closed: requests get 503")",
+            metadata: ["error": .string(String(describing: error))])
+    }
+
+    static func problemResponse(_ refusal: RateLimitRefusal) -> ServerResponse {
+        let names = refusal.policies.map { "\\\"\($0)\\\"" }.joined(separator: ", ")
+        let body =
+            "{\"type\":\"about:blank\",\"title\":\"Too Many Requests\",\"status\":429,\"detail\":\"Quota exhausted (\(names)); retry in \(refusal.retryAfterSeconds) s.\"}\n"
+        return ServerResponse(
+            status: .tooManyRequests,
+            headerFields: [.contentType: "application/problem+json", .cacheControl: "no-store"],
+            body: .init(string: body))
+    }
+
+    static func storeUnavailable() -> ServerResponse {
+        ServerResponse(
+            status: .serviceUnavailable,
+            headerFields: [.contentType: "application/problem+json", .retryAfter: "1", .cacheControl: "no-store"],
+            body: .init(
+                string:
+                    "{\"type\":\"about:blank\",\"title\":\"Service Unavailable\",\"status\":503,\"detail\":\"The rate limiter cannot decide right now.\"}\n"
+            ))
+    }
+
+    static func nanoseconds(since start: ContinuousClock.Instant) -> Int64 {
+        let (seconds, attoseconds) = (ContinuousClock.now - start).components
+        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+    }
+}
+
+/// Lets one store-failure log line through per second.
+final class StoreErrorLogThrottle: Sendable {
+    private let last = Atomic<Int64>(0)
+
+    func shouldLog() -> Bool {
+        let now = SystemWallClock().now().secondsSince1970
+        let previous = self.last.load(ordering: .relaxed)
+        guard now > previous else { return false }
+        return self.last.compareExchange(expected: previous, desired: now, ordering: .relaxed).exchanged
+    }
+}
+
+/// The rate limiter's counters, made once per middleware.
+struct RateLimitMetrics: Sendable {
+    let allowed: [Counter]
+    let refused: [Counter]
+    let shadowRefused: [Counter]
+    let storeErrors: Counter
+    let storeDuration: Timer
+
+    init(policies: [String], factory: (any MetricsFactory)?) {
+        func counter(_ label: String, _ dimensions: [(String, String)]) -> Counter {
+            if let factory { return Counter(label: label, dimensions: dimensions, factory: factory) }
+            return Counter(label: label, dimensions: dimensions)
+        }
+        func decisions(_ result: String) -> [Counter] {
+            policies.map { counter("strata_ratelimit_decisions_total", [("policy", $0), ("result", result)]) }
+        }
+        self.allowed = decisions("allowed")
+        self.refused = decisions("refused")
+        self.shadowRefused = decisions("shadow_refused")
+        self.storeErrors = counter("strata_ratelimit_store_errors_total", [])
+        if let factory {
+            self.storeDuration = Timer(label: "strata_ratelimit_store_duration_seconds", factory: factory)
+        } else {
+            self.storeDuration = Timer(label: "strata_ratelimit_store_duration_seconds")
+        }
+    }
+}
