@@ -38,8 +38,22 @@ public final class RedisServerProcess: Sendable {
         try process.run()
         self.process.withLock { $0 = process }
         // A bound for a machine loaded by the whole parallel suite, not a timing assertion.
-        if await eventually({ (try? await Self.ping(port: self.port)) == true }) { return }
-        throw ExternalProcess.Failure(description: "redis-server on \(self.port) did not start")
+        guard await eventually({ (try? await Self.ping(port: self.port)) == true }) else {
+            throw ExternalProcess.Failure(description: "redis-server on \(self.port) did not start")
+        }
+        // The port is chosen free and then bound by the server: a server started by a test
+        // running in parallel may have taken it in between. Answering is not enough; it must
+        // be this process.
+        let info = try await Self.cli(port: self.port, ["info", "server"])
+        guard info.contains("process_id:\(process.processIdentifier)\r") else {
+            throw PortTaken(port: self.port)
+        }
+    }
+
+    /// Another server took the port between choosing and binding it.
+    public struct PortTaken: Error, CustomStringConvertible {
+        public let port: Int
+        public var description: String { "port \(self.port) was taken by another server" }
     }
 
     /// SIGKILL, and waits until the port refuses connections (the kernel closes the dead
@@ -82,8 +96,18 @@ public final class RedisServerProcess: Sendable {
 
     /// Runs `body` with a started server, stopped after.
     public static func with<Result>(_ body: (RedisServerProcess) async throws -> Result) async throws -> Result {
-        let server = try RedisServerProcess()
-        try await server.start()
+        var attempt = 0
+        var server = try RedisServerProcess()
+        while true {
+            do {
+                try await server.start()
+                break
+            } catch is PortTaken where attempt < 5 {
+                await server.stop()
+                attempt += 1
+                server = try RedisServerProcess()
+            }
+        }
         do {
             let result = try await body(server)
             await server.stop()

@@ -1,0 +1,50 @@
+/// What `requests` GETs of `path`, spread over `ports`, 100 in flight at a time, got back.
+public struct ConcurrentRequestsResult: Sendable, Hashable {
+    /// Responses by status code.
+    public var statuses: [Int: Int]
+    /// Responses carrying a `RateLimit` field.
+    public var withRateLimitField: Int
+
+    public init(statuses: [Int: Int], withRateLimitField: Int) {
+        self.statuses = statuses
+        self.withRateLimitField = withRateLimitField
+    }
+}
+
+/// Sends the requests with Python httpx (the venv `scripts/test.sh` makes): a real client on
+/// real sockets, from 127.0.0.1.
+public func concurrentRequests(ports: [Int], path: String, count: Int) async throws -> ConcurrentRequestsResult {
+    let script = """
+        import asyncio, sys, httpx
+        async def main(ports, path, total):
+            # 100 requests in flight at a time: httpx's own pool queue is slow past that.
+            gate = asyncio.Semaphore(100)
+            async with httpx.AsyncClient(limits=httpx.Limits(max_connections=100), timeout=60) as client:
+                async def one(i):
+                    async with gate:
+                        response = await client.get(f"http://127.0.0.1:{ports[i % len(ports)]}{path}")
+                    return response.status_code, "RateLimit" in response.headers
+                results = await asyncio.gather(*(one(i) for i in range(total)))
+            for code in sorted(set(code for code, _ in results)):
+                print(code, sum(1 for c, _ in results if c == code))
+            print("field", sum(1 for _, field in results if field))
+        asyncio.run(main([int(port) for port in sys.argv[1].split(",")], sys.argv[2], int(sys.argv[3])))
+        """
+    let output = try await ExternalProcess.run(
+        try ExternalProcess.python(),
+        ["-c", script, ports.map(String.init).joined(separator: ","), path, String(count)], timeout: .seconds(300))
+    var result = ConcurrentRequestsResult(statuses: [:], withRateLimitField: 0)
+    for line in output.stdout.split(separator: "\n") {
+        let words = line.split(separator: " ")
+        guard words.count == 2, let number = Int(words[1]) else { continue }
+        if words[0] == "field" {
+            result.withRateLimitField = number
+        } else if let code = Int(words[0]) {
+            result.statuses[code] = number
+        }
+    }
+    guard result.statuses.values.reduce(0, +) == count else {
+        throw ExternalProcess.Failure(description: "httpx run incomplete: \(output.stdout) \(output.stderr)")
+    }
+    return result
+}

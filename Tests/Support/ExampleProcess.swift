@@ -1,0 +1,47 @@
+import Foundation
+import Synchronization
+
+/// One of the package's example executables, run as its own process on a free port (built
+/// next to the test bundle by `swift build --build-tests`).
+public final class ExampleProcess: Sendable {
+    public let port: Int
+    private let process: Mutex<Process?>
+
+    /// Starts `name --port <free port> arguments...` and waits until it accepts connections.
+    public init(_ name: String, arguments: [String] = []) async throws {
+        let directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        let executable = directory.appendingPathComponent(name)
+        guard FileManager.default.isExecutableFile(atPath: executable.path) else {
+            throw ExternalProcess.Failure(
+                description: "\(executable.path) is not built: run scripts/test.sh (swift build --build-tests)")
+        }
+        self.port = try RedisServerProcess.freePort()
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = ["--port", "\(self.port)"] + arguments
+        var environment = ProcessInfo.processInfo.environment
+        environment["LOG_LEVEL"] = "error"
+        process.environment = environment
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        self.process = Mutex(process)
+        // A bound for a loaded machine, not a timing assertion.
+        let port = self.port
+        if await eventually({ RedisServerProcess.isListening(port: port) }) { return }
+        self.stop()
+        throw ExternalProcess.Failure(description: "\(name) did not start listening on \(self.port)")
+    }
+
+    /// SIGTERM (a graceful stop).
+    public func stop() {
+        self.process.withLock { process in
+            if let pid = process?.processIdentifier, process?.isRunning == true { kill(pid, SIGTERM) }
+            process = nil
+        }
+    }
+
+    deinit {
+        self.stop()
+    }
+}
