@@ -126,6 +126,24 @@ import Testing
         #expect(Set(state.flatMap(\.parameters.keys)) == ["r", "t"])
     }
 
+    @Test func thePerRequestWriterMatchesTheLibrarysSerialisation() throws {
+        let limits = [
+            try QuotaLimits.gcra("burst", limit: 5, per: .seconds(1), burst: 10),
+            try QuotaLimits.slidingWindow("a b;c=d", limit: 7, per: .seconds(60)),
+        ]
+        let checks = limits.map { QuotaCheck(limits: $0, key: RateLimitKey("k")) }
+        let names = limits.map { RateLimitHeaders.serialisedName($0.name) }
+        for (remaining, reset) in [(0, 0), (9, 1_500_000_000), (123_456, 86_400_000_000_000), (-3, 999)] {
+            let outcomes = [
+                QuotaOutcome(allowed: true, remaining: remaining, reset: Int64(reset), retryAfter: 0),
+                QuotaOutcome(allowed: false, remaining: 0, reset: 1, retryAfter: 1),
+            ]
+            #expect(
+                RateLimitHeaders.rateLimitValue(names: names, checks: checks, outcomes: outcomes, indices: [0, 1])
+                    == RateLimitHeaders.rateLimitValue(limits, outcomes))
+        }
+    }
+
     /// A member of a structured-field list: a string item with integer parameters, or a failure.
     static func parse(_ value: String) throws -> [(name: String, parameters: [String: Int])] {
         var parser = StructuredFieldValueParser(Array(value.utf8))

@@ -1,4 +1,5 @@
 public import HTTPTypes
+import NIOCore
 public import Strata
 
 /// How a policy finds the key it counts a request under.
@@ -71,14 +72,40 @@ extension RateLimitKeySource {
         return name
     }
 
-    func key(for request: ServerRequest, context: Context, proxies: TrustedProxies?) -> RateLimitKey? {
+    /// The source without its generic part: the middleware's hot path works on these, so it
+    /// runs specialised code whatever the context type.
+    func resolver(custom index: Int) -> KeyResolver {
         switch self.kind {
+        case .clientAddress(let prefix): .clientAddress(ipv6Prefix: prefix)
+        case .header(let name): .header(name)
+        case .route: .route
+        case .global: .global
+        case .custom: .custom(index)
+        }
+    }
+
+    var customFunction: (@Sendable (ServerRequest, Context) -> RateLimitKey?)? {
+        if case .custom(let function) = self.kind { return function }
+        return nil
+    }
+}
+
+/// A key source with the custom function replaced by its index.
+enum KeyResolver: Sendable {
+    case clientAddress(ipv6Prefix: Int)
+    case header(HTTPField.Name)
+    case route
+    case global
+    case custom(Int)
+
+    /// The key, or `nil` for a custom source (the caller asks the function) or a missing one.
+    func key(for request: ServerRequest, peer: SocketAddress?, proxies: TrustedProxies?) -> RateLimitKey? {
+        switch self {
         case .clientAddress(let prefix):
-            guard let proxies else { return RateLimitKey(peer: context.remoteAddress, ipv6Prefix: prefix) }
-            guard
-                let address = proxies.clientAddress(
-                    peer: context.remoteAddress, headerFields: request.head.headerFields)
-            else { return nil }
+            guard let proxies else { return RateLimitKey(peer: peer, ipv6Prefix: prefix) }
+            guard let address = proxies.clientAddress(peer: peer, headerFields: request.head.headerFields) else {
+                return nil
+            }
             return RateLimitKey(address: address, ipv6Prefix: prefix)
         case .header(let name):
             return request.head.headerFields[name].map(RateLimitKey.init)
@@ -88,8 +115,8 @@ extension RateLimitKeySource {
             return RateLimitKey("\(request.head.method.rawValue) \(path[..<end])")
         case .global:
             return RateLimitKey("*")
-        case .custom(let function):
-            return function(request, context)
+        case .custom:
+            return nil
         }
     }
 }

@@ -34,6 +34,37 @@ public enum RateLimitHeaders {
         return Self.serialise(items)
     }
 
+    /// The name of a policy as a structured-field string (`"burst"`), serialised once.
+    static func serialisedName(_ name: String) -> String {
+        var serializer = StructuredFieldValueSerializer()
+        // Names are validated at init (printable ASCII, no quote or backslash).
+        guard
+            let bytes = try? serializer.writeItemFieldValue(
+                Item(bareItem: BareItem.string(name), parameters: OrderedMap<String, BareItem>()))
+        else { return "\"\"" }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// The `RateLimit` value per request, from names serialised once by
+    /// ``serialisedName(_:)``: only two non-negative integers change, written as decimal
+    /// digits, which is an sf-integer's whole serialisation. Equal to ``rateLimitValue(_:_:)``
+    /// (tested), without building an item tree per response.
+    static func rateLimitValue(names: [String], checks: [QuotaCheck], outcomes: [QuotaOutcome], indices: [Int])
+        -> String
+    {
+        var value = ""
+        value.reserveCapacity(indices.count * 32)
+        for (position, outcome) in outcomes.enumerated() {
+            if position > 0 { value += ", " }
+            value += names[indices[position]]
+            value += ";r="
+            value += String(max(0, outcome.remaining))
+            value += ";t="
+            value += String(outcome.resetSeconds)
+        }
+        return value
+    }
+
     private static func serialise(_ items: [ItemOrInnerList]) -> String {
         var serializer = StructuredFieldValueSerializer()
         // Names are validated at init (printable ASCII, no quote or backslash) and numbers

@@ -31,6 +31,13 @@ public struct RateLimitMiddleware<Context: MiddlewareContext>: HTTPMiddleware {
     private let logger: Logger
     private let metrics: RateLimitMetrics
     private let allPoliciesValue: String
+    private let serialisedNames: [String]
+    // The policies without their generic part, for the hot path.
+    private let templates: [QuotaCheck]
+    private let resolvers: [KeyResolver]
+    private let customKeys: [@Sendable (ServerRequest, Context) -> RateLimitKey?]
+    /// The store when it is the memory one: decided synchronously, without an existential hop.
+    private let memoryStore: MemoryRateLimitStore?
     private let lastStoreErrorLog: StoreErrorLogThrottle
 
     /// Creates the middleware.
@@ -73,6 +80,15 @@ public struct RateLimitMiddleware<Context: MiddlewareContext>: HTTPMiddleware {
         self.logger = logger
         self.metrics = RateLimitMetrics(policies: policies.map(\.limits.name), factory: configuration.metricsFactory)
         self.allPoliciesValue = RateLimitHeaders.policyValue(policies.map(\.limits))
+        self.serialisedNames = policies.map { RateLimitHeaders.serialisedName($0.limits.name) }
+        self.memoryStore = store as? MemoryRateLimitStore
+        self.templates = policies.map { QuotaCheck(limits: $0.limits, key: RateLimitKey("*"), shadow: $0.shadow) }
+        var customKeys: [@Sendable (ServerRequest, Context) -> RateLimitKey?] = []
+        self.resolvers = policies.map { policy in
+            if let function = policy.key.customFunction { customKeys.append(function) }
+            return policy.key.resolver(custom: customKeys.count - 1)
+        }
+        self.customKeys = customKeys
         self.lastStoreErrorLog = StoreErrorLogThrottle()
     }
 
@@ -85,20 +101,35 @@ public struct RateLimitMiddleware<Context: MiddlewareContext>: HTTPMiddleware {
         checks.reserveCapacity(self.policies.count)
         var applied: [Int] = []
         applied.reserveCapacity(self.policies.count)
-        for (index, policy) in self.policies.enumerated() {
-            guard let key = policy.key.key(for: request, context: context, proxies: self.configuration.trustedProxies)
-            else { continue }
-            checks.append(QuotaCheck(limits: policy.limits, key: key, shadow: policy.shadow))
+        let peer = context.remoteAddress
+        let proxies = self.configuration.trustedProxies
+        for index in self.resolvers.indices {
+            let resolver = self.resolvers[index]
+            let found: RateLimitKey?
+            if case .custom(let custom) = resolver {
+                found = self.customKeys[custom](request, context)
+            } else {
+                found = resolver.key(for: request, peer: peer, proxies: proxies)
+            }
+            guard let key = found else { continue }
+            var check = self.templates[index]
+            check.key = key
+            checks.append(check)
             applied.append(index)
         }
         guard !checks.isEmpty else { return try await next(request, context) }
         let cost = max(0, self.configuration.cost?(request, context) ?? 1)
 
         var outcomes: [QuotaOutcome]
-        let started = ContinuousClock.now
         do {
-            outcomes = try await self.store.acquire(checks, cost: cost)
-            self.metrics.storeDuration.recordNanoseconds(Self.nanoseconds(since: started))
+            if let memory = self.memoryStore {
+                // In memory a decision is a lock and a lookup: not worth two clock reads to time.
+                outcomes = memory.acquire(checks, cost: cost, now: memory.clock.now())
+            } else {
+                let started = ContinuousClock.now
+                outcomes = try await self.store.acquire(checks, cost: cost)
+                self.metrics.storeDuration.recordNanoseconds(Self.nanoseconds(since: started))
+            }
         } catch {
             self.metrics.storeErrors.increment()
             self.logStoreError(error, context: context)
@@ -200,7 +231,8 @@ public struct RateLimitMiddleware<Context: MiddlewareContext>: HTTPMiddleware {
         fields.append(
             HTTPField(
                 name: RateLimitHeaders.rateLimitName,
-                value: RateLimitHeaders.rateLimitValue(checks.lazy.map(\.limits), outcomes)))
+                value: RateLimitHeaders.rateLimitValue(
+                    names: self.serialisedNames, checks: checks, outcomes: outcomes, indices: applied)))
         if self.configuration.legacyHeaders,
             let tightest = outcomes.indices.min(by: { outcomes[$0].remaining < outcomes[$1].remaining })
         {

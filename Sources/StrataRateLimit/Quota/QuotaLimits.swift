@@ -33,6 +33,8 @@ public struct QuotaLimits: Sendable, Hashable {
     let interval: Int64
     /// GCRA: how far ahead of now the theoretical arrival time may run (`burst × interval`).
     let tolerance: Int64
+    /// The name's hash in this process, computed once: stores key states by it.
+    let nameHash: Int
 
     /// A GCRA quota: `limit` units per `window` sustained, `burst` (default `limit`) at once.
     ///
@@ -110,6 +112,7 @@ public struct QuotaLimits: Sendable, Hashable {
         self.burst = burst
         self.interval = interval
         self.tolerance = tolerance
+        self.nameHash = name.hashValue
     }
 
     static func nanoseconds(_ duration: Duration) -> Int64 {

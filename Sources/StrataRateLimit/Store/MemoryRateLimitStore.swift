@@ -15,9 +15,27 @@ import Synchronization
 ///   `maxKeys` for your active clients.
 /// - **No allocation** deciding a single check for a key that exists.
 public final class MemoryRateLimitStore: RateLimitStore {
+    /// A policy's state for one key. Hashed by the policy name's hash computed once at init,
+    /// so a decision hashes the key, not the name's bytes.
     struct EntryKey: Hashable {
+        let nameHash: Int
         let name: String
         let key: RateLimitKey
+
+        init(_ limits: QuotaLimits, _ key: RateLimitKey) {
+            self.nameHash = limits.nameHash
+            self.name = limits.name
+            self.key = key
+        }
+
+        func hash(into hasher: inout Hasher) {
+            hasher.combine(self.nameHash)
+            hasher.combine(self.key)
+        }
+
+        static func == (lhs: EntryKey, rhs: EntryKey) -> Bool {
+            lhs.nameHash == rhs.nameHash && lhs.key == rhs.key && lhs.name == rhs.name
+        }
     }
 
     struct Entry {
@@ -32,13 +50,17 @@ public final class MemoryRateLimitStore: RateLimitStore {
 
     final class ShardBox: Sendable {
         let shard: Mutex<Shard>
+        /// Keeps two shards' locks off one cache line: without it, two cores deciding for
+        /// different keys in neighbouring shards would bounce the line between them.
+        private let padding: (Int64, Int64, Int64, Int64, Int64, Int64, Int64, Int64, Int64, Int64, Int64, Int64) =
+            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
         init() { self.shard = Mutex(Shard()) }
     }
 
     private let shards: [ShardBox]
     private let shardMask: UInt64
     private let keysPerShard: Int
-    private let clock: any WallClock
+    let clock: any WallClock
 
     /// Creates a store.
     ///
@@ -74,14 +96,17 @@ public final class MemoryRateLimitStore: RateLimitStore {
     /// Decides one check at `now` and spends `cost` units if allowed: the hot path, with no
     /// allocation for a key that exists.
     public func acquire(_ limits: QuotaLimits, key: RateLimitKey, cost: Int = 1, now: Timestamp) -> QuotaOutcome {
-        let entryKey = EntryKey(name: limits.name, key: key)
+        let entryKey = EntryKey(limits, key)
         let time = now.nanosecondsSince1970
         return self.box(for: key).shard.withLock { shard in
-            let state = shard.entries[entryKey]?.state ?? .fresh
-            let (outcome, next) = limits.evaluate(state, now: time, cost: Int64(cost))
-            if outcome.allowed {
-                self.store(next, limits: limits, at: entryKey, in: &shard, now: time)
+            // One hash lookup for a key that exists: read and write through its index.
+            if let index = shard.entries.index(forKey: entryKey) {
+                let (outcome, next) = limits.evaluate(shard.entries.values[index].state, now: time, cost: Int64(cost))
+                if outcome.allowed { shard.entries.values[index] = Entry(state: next, idleAt: limits.idleAt(next)) }
+                return outcome
             }
+            let (outcome, next) = limits.evaluate(.fresh, now: time, cost: Int64(cost))
+            if outcome.allowed { self.store(next, limits: limits, at: entryKey, in: &shard, now: time) }
             return outcome
         }
     }
@@ -144,7 +169,7 @@ public final class MemoryRateLimitStore: RateLimitStore {
                 var refused = false
                 for index in group.indices {
                     let check = checks[index]
-                    let key = EntryKey(name: check.limits.name, key: check.key)
+                    let key = EntryKey(check.limits, check.key)
                     let state = shard.entries[key]?.state ?? .fresh
                     let (outcome, next) = check.limits.evaluate(state, now: time, cost: Int64(cost))
                     outcomes[index] = outcome
@@ -158,7 +183,7 @@ public final class MemoryRateLimitStore: RateLimitStore {
                 for (index, state) in nextStates {
                     let check = checks[index]
                     self.store(
-                        state, limits: check.limits, at: EntryKey(name: check.limits.name, key: check.key),
+                        state, limits: check.limits, at: EntryKey(check.limits, check.key),
                         in: &shard, now: time)
                     spent.append(index)
                 }
@@ -181,7 +206,7 @@ public final class MemoryRateLimitStore: RateLimitStore {
     public func refund(_ checks: [QuotaCheck], cost: Int, now: Timestamp) {
         let time = now.nanosecondsSince1970
         for check in checks {
-            let key = EntryKey(name: check.limits.name, key: check.key)
+            let key = EntryKey(check.limits, check.key)
             self.box(for: check.key).shard.withLock { shard in
                 guard let entry = shard.entries[key] else { return }
                 let state = check.limits.refund(entry.state, now: time, cost: Int64(cost))
@@ -198,14 +223,14 @@ public final class MemoryRateLimitStore: RateLimitStore {
     public func peek(_ checks: [QuotaCheck], cost: Int, now: Timestamp) -> [QuotaOutcome] {
         let time = now.nanosecondsSince1970
         return checks.map { check in
-            let key = EntryKey(name: check.limits.name, key: check.key)
+            let key = EntryKey(check.limits, check.key)
             let state = self.box(for: check.key).shard.withLock { $0.entries[key]?.state } ?? .fresh
             return check.limits.evaluate(state, now: time, cost: Int64(cost)).outcome
         }
     }
 
     public func reset(_ limits: QuotaLimits, key: RateLimitKey) async throws {
-        let entryKey = EntryKey(name: limits.name, key: key)
+        let entryKey = EntryKey(limits, key)
         self.box(for: key).shard.withLock { shard in shard.entries[entryKey] = nil }
     }
 }
