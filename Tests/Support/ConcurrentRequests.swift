@@ -22,11 +22,20 @@ public func concurrentRequests(ports: [Int], path: String, count: Int) async thr
             async with httpx.AsyncClient(limits=httpx.Limits(max_connections=100), timeout=60) as client:
                 async def one(i):
                     async with gate:
-                        response = await client.get(f"http://127.0.0.1:{ports[i % len(ports)]}{path}")
-                    return response.status_code, "RateLimit" in response.headers
+                        for attempt in range(5):
+                            try:
+                                response = await client.get(f"http://127.0.0.1:{ports[i % len(ports)]}{path}")
+                                return response.status_code, "RateLimit" in response.headers
+                            except httpx.ConnectError:
+                                # Refused before anything was sent (a full accept queue on a
+                                # loaded machine): nothing was decided, so trying again is safe.
+                                await asyncio.sleep(0.05 * (attempt + 1))
+                            except httpx.HTTPError as error:
+                                return type(error).__name__, False
+                        return "ConnectError", False
                 results = await asyncio.gather(*(one(i) for i in range(total)))
-            for code in sorted(set(code for code, _ in results)):
-                print(code, sum(1 for c, _ in results if c == code))
+            for code in sorted(set(str(code) for code, _ in results)):
+                print(code, sum(1 for c, _ in results if str(c) == code))
             print("field", sum(1 for _, field in results if field))
         asyncio.run(main([int(port) for port in sys.argv[1].split(",")], sys.argv[2], int(sys.argv[3])))
         """
@@ -34,6 +43,7 @@ public func concurrentRequests(ports: [Int], path: String, count: Int) async thr
         try ExternalProcess.python(),
         ["-c", script, ports.map(String.init).joined(separator: ","), path, String(count)], timeout: .seconds(300))
     var result = ConcurrentRequestsResult(statuses: [:], withRateLimitField: 0)
+    var failures: [String] = []
     for line in output.stdout.split(separator: "\n") {
         let words = line.split(separator: " ")
         guard words.count == 2, let number = Int(words[1]) else { continue }
@@ -41,7 +51,12 @@ public func concurrentRequests(ports: [Int], path: String, count: Int) async thr
             result.withRateLimitField = number
         } else if let code = Int(words[0]) {
             result.statuses[code] = number
+        } else {
+            failures.append("\(number) × \(words[0])")
         }
+    }
+    guard failures.isEmpty else {
+        throw ExternalProcess.Failure(description: "httpx requests failed: \(failures.joined(separator: ", "))")
     }
     guard result.statuses.values.reduce(0, +) == count else {
         throw ExternalProcess.Failure(description: "httpx run incomplete: \(output.stdout) \(output.stderr)")
