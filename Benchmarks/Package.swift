@@ -32,6 +32,7 @@ let package = Package(
                 .product(name: "StrataWebSocket", package: "Strata"),
                 .product(name: "StrataRedis", package: "Strata"),
                 .product(name: "StrataSessions", package: "Strata"),
+                .product(name: "StrataRateLimit", package: "Strata"),
                 .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -112,6 +113,20 @@ let package = Package(
         ),
         // ...and its Hummingbird peer, hummingbird-auth's SessionMiddleware (the Vapor peer is
         // VaporPeer --mode sessions).
+        .executableTarget(
+            name: "RateLimitServer",
+            dependencies: [
+                .product(name: "Strata", package: "Strata"),
+                .product(name: "StrataServer", package: "Strata"),
+                .product(name: "StrataRateLimit", package: "Strata"),
+                .product(name: "StrataRateLimitRedis", package: "Strata"),
+                .product(name: "StrataRedis", package: "Strata"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Tools/RateLimitServer"
+        ),
         .executableTarget(
             name: "HummingbirdSessionsPeer",
             dependencies: [

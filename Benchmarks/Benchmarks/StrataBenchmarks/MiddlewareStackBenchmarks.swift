@@ -58,6 +58,7 @@ let benchmarks: @Sendable () -> Void = {
 
     corsBenchmarks()
     sessionBenchmarks()
+    rateLimitBenchmarks()
     compressionBenchmarks()
     webSocketBenchmarks()
     respParserBenchmarks()
