@@ -97,6 +97,9 @@ public struct RateLimitMiddleware<Context: MiddlewareContext>: HTTPMiddleware {
         next: (ServerRequest, Context) async throws -> ServerResponse
     ) async throws -> ServerResponse {
         if let skip = self.configuration.skip, skip(request, context) { return try await next(request, context) }
+        if self.templates.count == 1, !self.templates[0].shadow, let memory = self.memoryStore {
+            return try await self.handleAlone(request, context: context, memory: memory, next: next)
+        }
         var checks: [QuotaCheck] = []
         checks.reserveCapacity(self.policies.count)
         var applied: [Int] = []
@@ -155,21 +158,9 @@ public struct RateLimitMiddleware<Context: MiddlewareContext>: HTTPMiddleware {
         }
 
         if !refusedBy.isEmpty {
-            let seconds = max(1, Int((retryAfter + 999_999_999) / 1_000_000_000))
-            context.logger.debug(
-                "rate limited",
-                metadata: [
-                    "policies": .string(refusedBy.joined(separator: ",")), "retry_after": .stringConvertible(seconds),
-                ])
-            // Nothing was spent: the policies that would have allowed it still have `cost` more.
-            for index in outcomes.indices where outcomes[index].allowed {
-                outcomes[index].remaining = min(outcomes[index].remaining + cost, checks[index].limits.advertisedQuota)
-            }
-            let refusal = RateLimitRefusal(policies: refusedBy, retryAfterSeconds: seconds)
-            var response = self.configuration.refusalResponse?(refusal) ?? Self.problemResponse(refusal)
-            response.head.headerFields[.retryAfter] = String(seconds)
-            self.addFields(to: &response.head.headerFields, checks: checks, outcomes: outcomes, applied: applied)
-            return response
+            return self.refusal(
+                by: refusedBy, retryAfter: retryAfter, checks: checks, outcomes: outcomes, applied: applied, cost: cost,
+                context: context)
         }
 
         var response: ServerResponse
@@ -188,6 +179,86 @@ public struct RateLimitMiddleware<Context: MiddlewareContext>: HTTPMiddleware {
         }
         if self.configuration.headersOnAllowedResponses {
             self.addFields(to: &response.head.headerFields, checks: checks, outcomes: outcomes, applied: applied)
+        }
+        return response
+    }
+
+    /// The 429 for a request some enforced policy refused; nothing was spent.
+    private func refusal(
+        by refusedBy: [String], retryAfter: Int64, checks: [QuotaCheck], outcomes: [QuotaOutcome], applied: [Int],
+        cost: Int, context: Context
+    ) -> ServerResponse {
+        var outcomes = outcomes
+        let seconds = max(1, Int((retryAfter + 999_999_999) / 1_000_000_000))
+        context.logger.debug(
+            "rate limited",
+            metadata: [
+                "policies": .string(refusedBy.joined(separator: ",")), "retry_after": .stringConvertible(seconds),
+            ])
+        // Nothing was spent: the policies that would have allowed it still have `cost` more.
+        for index in outcomes.indices where outcomes[index].allowed {
+            outcomes[index].remaining = min(outcomes[index].remaining + cost, checks[index].limits.advertisedQuota)
+        }
+        let refusal = RateLimitRefusal(policies: refusedBy, retryAfterSeconds: seconds)
+        var response = self.configuration.refusalResponse?(refusal) ?? Self.problemResponse(refusal)
+        response.head.headerFields[.retryAfter] = String(seconds)
+        self.addFields(to: &response.head.headerFields, checks: checks, outcomes: outcomes, applied: applied)
+        return response
+    }
+
+    /// One enforced policy in the memory store, the common case: decided without arrays.
+    private func handleAlone(
+        _ request: ServerRequest, context: Context, memory: MemoryRateLimitStore,
+        next: (ServerRequest, Context) async throws -> ServerResponse
+    ) async throws -> ServerResponse {
+        let resolver = self.resolvers[0]
+        let found: RateLimitKey?
+        if case .custom(let custom) = resolver {
+            found = self.customKeys[custom](request, context)
+        } else {
+            found = resolver.key(for: request, peer: context.remoteAddress, proxies: self.configuration.trustedProxies)
+        }
+        guard let key = found else { return try await next(request, context) }
+        let cost = max(0, self.configuration.cost?(request, context) ?? 1)
+        let limits = self.templates[0].limits
+        let outcome = memory.acquire(limits, key: key, cost: cost, now: memory.clock.now())
+        guard outcome.allowed else {
+            self.metrics.refused[0].increment()
+            return self.refusal(
+                by: [limits.name], retryAfter: outcome.retryAfter,
+                checks: [QuotaCheck(limits: limits, key: key)], outcomes: [outcome], applied: [0], cost: cost,
+                context: context)
+        }
+        self.metrics.allowed[0].increment()
+        var response: ServerResponse
+        do {
+            response = try await next(request, context)
+        } catch {
+            if self.configuration.skipFailedResponses, cost > 0 {
+                memory.refund([QuotaCheck(limits: limits, key: key)], cost: cost, now: memory.clock.now())
+            }
+            throw error
+        }
+        let failed = response.head.status.code >= 400
+        if cost > 0,
+            (failed && self.configuration.skipFailedResponses)
+                || (!failed && self.configuration.skipSuccessfulResponses)
+        {
+            memory.refund([QuotaCheck(limits: limits, key: key)], cost: cost, now: memory.clock.now())
+        }
+        if self.configuration.headersOnAllowedResponses {
+            response.head.headerFields.append(
+                HTTPField(name: RateLimitHeaders.policyName, value: self.allPoliciesValue))
+            var value = self.serialisedNames[0]
+            value += ";r="
+            value += String(max(0, outcome.remaining))
+            value += ";t="
+            value += String(outcome.resetSeconds)
+            response.head.headerFields.append(HTTPField(name: RateLimitHeaders.rateLimitName, value: value))
+            if self.configuration.legacyHeaders {
+                self.addLegacyFields(
+                    to: &response.head.headerFields, limits: limits, outcome: outcome)
+            }
         }
         return response
     }
@@ -236,10 +307,15 @@ public struct RateLimitMiddleware<Context: MiddlewareContext>: HTTPMiddleware {
         if self.configuration.legacyHeaders,
             let tightest = outcomes.indices.min(by: { outcomes[$0].remaining < outcomes[$1].remaining })
         {
-            fields[RateLimitHeaders.legacyLimit] = String(checks[tightest].limits.advertisedQuota)
-            fields[RateLimitHeaders.legacyRemaining] = String(max(0, outcomes[tightest].remaining))
-            fields[RateLimitHeaders.legacyReset] = String(outcomes[tightest].resetSeconds)
+            self.addLegacyFields(to: &fields, limits: checks[tightest].limits, outcome: outcomes[tightest])
         }
+    }
+
+    /// `X-RateLimit-Limit`, `-Remaining` and `-Reset` of one policy.
+    private func addLegacyFields(to fields: inout HTTPFields, limits: QuotaLimits, outcome: QuotaOutcome) {
+        fields[RateLimitHeaders.legacyLimit] = String(limits.advertisedQuota)
+        fields[RateLimitHeaders.legacyRemaining] = String(max(0, outcome.remaining))
+        fields[RateLimitHeaders.legacyReset] = String(outcome.resetSeconds)
     }
 
     private func logStoreError(_ error: any Error, context: Context) {
