@@ -207,6 +207,19 @@ import Testing
         #expect(refused.head.headerFields[RateLimitHeaders.rateLimitName] != nil)
     }
 
+    @Test func oneMemoryPolicyTakesItsOwnPathWithTheSameFields() async throws {
+        var configuration = RateLimitConfiguration<BasicContext>()
+        configuration.legacyHeaders = true
+        let policies = [QuotaPolicy<BasicContext>(try .gcra("solo", limit: 3, per: .seconds(30)))]
+        let client = try Self.client(
+            policies, store: MemoryRateLimitStore(clock: ManualClock()), configuration: configuration)
+        let allowed = try await client.execute(.get, "/")
+        #expect(allowed.head.headerFields[RateLimitHeaders.policyName] == "\"solo\";q=3;w=30")
+        #expect(allowed.head.headerFields[RateLimitHeaders.rateLimitName] == "\"solo\";r=2;t=10")
+        #expect(allowed.head.headerFields[HTTPField.Name("X-RateLimit-Remaining")!] == "2")
+        #expect(allowed.head.headerFields[HTTPField.Name("X-RateLimit-Reset")!] == "10")
+    }
+
     @Test func aCustomRefusalKeepsRetryAfterAndTheFields() async throws {
         var configuration = RateLimitConfiguration<BasicContext>()
         configuration.refusalResponse = { refusal in
