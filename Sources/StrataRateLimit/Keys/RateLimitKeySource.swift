@@ -52,11 +52,10 @@ public struct RateLimitKeySource<Context: MiddlewareContext>: Sendable {
     public static func custom(_ key: @escaping @Sendable (ServerRequest, Context) -> RateLimitKey?) -> Self {
         Self(kind: .custom(key))
     }
-
-    /// Header names only a proxy should set: keying by them lets any client pick its own quota.
-    static var forwardingHeaders: Set<String> { forwardingHeaderNames }
 }
 
+/// Header names only a proxy should set: keying by them lets any client pick its own quota.
+/// (A file-level constant: a generic type cannot have a static stored property.)
 private let forwardingHeaderNames: Set<String> = [
     "x-forwarded-for", "forwarded", "x-real-ip", "true-client-ip", "cf-connecting-ip", "fly-client-ip",
     "x-client-ip", "x-cluster-client-ip", "fastly-client-ip",
@@ -66,7 +65,7 @@ extension RateLimitKeySource {
 
     /// The header this source reads, when it is a forwarding header.
     var forwardingHeader: HTTPField.Name? {
-        guard case .header(let name) = self.kind, Self.forwardingHeaders.contains(name.canonicalName) else {
+        guard case .header(let name) = self.kind, forwardingHeaderNames.contains(name.canonicalName) else {
             return nil
         }
         return name

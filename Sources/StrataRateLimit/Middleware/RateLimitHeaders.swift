@@ -49,9 +49,7 @@ public enum RateLimitHeaders {
     /// ``serialisedName(_:)``: only two non-negative integers change, written as decimal
     /// digits, which is an sf-integer's whole serialisation. Equal to ``rateLimitValue(_:_:)``
     /// (tested), without building an item tree per response.
-    static func rateLimitValue(names: [String], checks: [QuotaCheck], outcomes: [QuotaOutcome], indices: [Int])
-        -> String
-    {
+    static func rateLimitValue(names: [String], outcomes: [QuotaOutcome], indices: [Int]) -> String {
         var value = ""
         value.reserveCapacity(indices.count * 32)
         for (position, outcome) in outcomes.enumerated() {

@@ -1,6 +1,7 @@
 public import CoreMetrics
 public import HTTPTypes
 public import Logging
+import NIOCore
 public import Strata
 import Synchronization
 
@@ -105,16 +106,8 @@ public struct RateLimitMiddleware<Context: MiddlewareContext>: HTTPMiddleware {
         var applied: [Int] = []
         applied.reserveCapacity(self.policies.count)
         let peer = context.remoteAddress
-        let proxies = self.configuration.trustedProxies
         for index in self.resolvers.indices {
-            let resolver = self.resolvers[index]
-            let found: RateLimitKey?
-            if case .custom(let custom) = resolver {
-                found = self.customKeys[custom](request, context)
-            } else {
-                found = resolver.key(for: request, peer: peer, proxies: proxies)
-            }
-            guard let key = found else { continue }
+            guard let key = self.key(of: index, for: request, context: context, peer: peer) else { continue }
             var check = self.templates[index]
             check.key = key
             checks.append(check)
@@ -183,6 +176,14 @@ public struct RateLimitMiddleware<Context: MiddlewareContext>: HTTPMiddleware {
         return response
     }
 
+    /// The key policy `index` counts this request under, or `nil` when it does not apply.
+    private func key(of index: Int, for request: ServerRequest, context: Context, peer: SocketAddress?) -> RateLimitKey?
+    {
+        let resolver = self.resolvers[index]
+        if case .custom(let custom) = resolver { return self.customKeys[custom](request, context) }
+        return resolver.key(for: request, peer: peer, proxies: self.configuration.trustedProxies)
+    }
+
     /// The 429 for a request some enforced policy refused; nothing was spent.
     private func refusal(
         by refusedBy: [String], retryAfter: Int64, checks: [QuotaCheck], outcomes: [QuotaOutcome], applied: [Int],
@@ -211,14 +212,9 @@ public struct RateLimitMiddleware<Context: MiddlewareContext>: HTTPMiddleware {
         _ request: ServerRequest, context: Context, memory: MemoryRateLimitStore,
         next: (ServerRequest, Context) async throws -> ServerResponse
     ) async throws -> ServerResponse {
-        let resolver = self.resolvers[0]
-        let found: RateLimitKey?
-        if case .custom(let custom) = resolver {
-            found = self.customKeys[custom](request, context)
-        } else {
-            found = resolver.key(for: request, peer: context.remoteAddress, proxies: self.configuration.trustedProxies)
+        guard let key = self.key(of: 0, for: request, context: context, peer: context.remoteAddress) else {
+            return try await next(request, context)
         }
-        guard let key = found else { return try await next(request, context) }
         let cost = max(0, self.configuration.cost?(request, context) ?? 1)
         let limits = self.templates[0].limits
         let outcome = memory.acquire(limits, key: key, cost: cost, now: memory.clock.now())
@@ -303,7 +299,7 @@ public struct RateLimitMiddleware<Context: MiddlewareContext>: HTTPMiddleware {
             HTTPField(
                 name: RateLimitHeaders.rateLimitName,
                 value: RateLimitHeaders.rateLimitValue(
-                    names: self.serialisedNames, checks: checks, outcomes: outcomes, indices: applied)))
+                    names: self.serialisedNames, outcomes: outcomes, indices: applied)))
         if self.configuration.legacyHeaders,
             let tightest = outcomes.indices.min(by: { outcomes[$0].remaining < outcomes[$1].remaining })
         {
