@@ -218,7 +218,12 @@ public struct RedisRateLimitStore: RateLimitStore {
               writes[#writes + 1] = {i, 1, back}
             else
               local nexttat = tat + cost * interval
-              if nexttat - now > bound then
+              if cost * interval > bound then
+                allowed = 0
+                remaining = math.floor(math.max(0, bound - (tat - now)) / interval)
+                retry = math.ceil(bound)
+                reset = retry
+              elseif nexttat - now > bound then
                 allowed = 0
                 remaining = math.floor(math.max(0, bound - (tat - now)) / interval)
                 retry = math.ceil(nexttat - bound - now)

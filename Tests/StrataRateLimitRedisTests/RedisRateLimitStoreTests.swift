@@ -68,7 +68,9 @@ import Testing
             ]
             let steps: [(advance: Duration, cost: Int)] =
                 Array(repeating: (.zero, 1), count: 12) + [(.milliseconds(150), 1), (.milliseconds(50), 1), (.zero, 5)]
-                + Array(repeating: (.milliseconds(900), 2), count: 20) + [(.seconds(30), 1), (.seconds(61), 3)]
+                + Array(repeating: (.milliseconds(900), 2), count: 20) + [
+                    (.seconds(30), 1), (.seconds(61), 3), (.zero, 11),
+                ]
             for (number, step) in steps.enumerated() {
                 clock.advance(by: step.advance)
                 let fromMemory = try await memory.acquire(checks, cost: step.cost)

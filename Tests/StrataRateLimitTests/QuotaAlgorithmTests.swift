@@ -55,7 +55,9 @@ import Testing
         let refused = store.acquire(limits, key: Self.key, cost: 5, now: now)
         #expect(refused.retryAfter == 1_000_000_000)
         // A request that costs more than the burst can never pass.
-        #expect(!store.acquire(limits, key: RateLimitKey("other"), cost: 11, now: now).allowed)
+        let never = store.acquire(limits, key: RateLimitKey("other"), cost: 11, now: now)
+        #expect(!never.allowed)
+        #expect(never.retryAfter == 2_000_000_000)  // a full refill, the longest wait there is
     }
 
     @Test func slidingWindowWeighsThePreviousWindow() throws {

@@ -143,6 +143,16 @@ public struct QuotaLimits: Sendable, Hashable {
 
     func evaluateGCRA(_ state: QuotaState, now: Int64, cost: Int64) -> (outcome: QuotaOutcome, next: QuotaState) {
         let tat = max(state.a, now)
+        if cost &* self.interval > self.tolerance {
+            // More than a full bucket: it can never pass. Say so with the longest wait there
+            // is, a full refill, rather than a wait after which it would fail again anyway.
+            let available = max(0, (self.tolerance - (tat - now)) / self.interval)
+            return (
+                QuotaOutcome(
+                    allowed: false, remaining: Int(available), reset: self.tolerance, retryAfter: self.tolerance),
+                state
+            )
+        }
         let next = tat &+ cost &* self.interval
         if next &- now > self.tolerance {
             // Refused: the earliest time `cost` units fit, and what is left now.
