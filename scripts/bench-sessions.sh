@@ -18,23 +18,11 @@ RUNS="${RUNS:-5}"
 DURATION="${DURATION:-8s}"
 CONNECTIONS="${CONNECTIONS:-64}"
 
-command -v wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
-command -v redis-server >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq redis-server redis-tools >/dev/null; }
 (cd Benchmarks && swift build -c release --product SessionsServer >/dev/null &&
     swift build -c release --product HummingbirdSessionsPeer >/dev/null &&
     swift build -c release --product VaporPeer >/dev/null)
 
-source scripts/redis-servers.sh
-start_redis_standalone
-work="$(mktemp -d)"
-pids=()
-cleanup() {
-    kill "${pids[@]}" 2>/dev/null || true
-    wait 2>/dev/null || true
-    rm -rf "$work"
-    stop_redis_servers
-}
-trap cleanup EXIT
+bench_start_redis
 
 bin=Benchmarks/.build/release
 declare -A ports=([strata]=18101 [hummingbird]=18102 [vapor]=18103 [strata-redis]=18104)
