@@ -24,6 +24,7 @@ let package = Package(
         .library(name: "StrataSessionsCookie", targets: ["StrataSessionsCookie"]),
         .library(name: "StrataRateLimit", targets: ["StrataRateLimit"]),
         .library(name: "StrataRateLimitRedis", targets: ["StrataRateLimitRedis"]),
+        .library(name: "StrataReverseProxy", targets: ["StrataReverseProxy"]),
         .library(name: "StrataHummingbird", targets: ["StrataHummingbird"]),
         .library(name: "StrataVapor", targets: ["StrataVapor"]),
         .executable(name: "HelloExample", targets: ["HelloExample"]),
@@ -33,6 +34,7 @@ let package = Package(
         .executable(name: "RedisExample", targets: ["RedisExample"]),
         .executable(name: "SessionsExample", targets: ["SessionsExample"]),
         .executable(name: "RateLimitExample", targets: ["RateLimitExample"]),
+        .executable(name: "ReverseProxyExample", targets: ["ReverseProxyExample"]),
     ],
     traits: [
         .trait(
@@ -220,6 +222,36 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        // The reverse proxy: its own HTTP/1.1 upstream client on NIOPosix; no other middleware.
+        .target(
+            name: "StrataReverseProxy",
+            dependencies: [
+                "Strata",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "ReverseProxyExample",
+            dependencies: [
+                "Strata",
+                "StrataServer",
+                "StrataReverseProxy",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Examples/ReverseProxy/Sources/ReverseProxyExample",
             swiftSettings: swiftSettings
         ),
         .executableTarget(
@@ -563,6 +595,23 @@ let package = Package(
                 "CORSExample",
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "StrataReverseProxyTests",
+            dependencies: [
+                "Strata",
+                "StrataReverseProxy",
+                "StrataServer",
+                "StrataTesting",
+                "StrataTestSupport",
+                "StrataWebSocket",
+                "ReverseProxyExample",
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

@@ -35,6 +35,9 @@ struct RecordingLogHandler: LogHandler {
     }
 
     func log(event: LogEvent) {
-        self.recorder.record(event.level, "\(event.message)")
+        // The message, then its metadata sorted, so a test can check a logged cause.
+        let merged = self.metadata.merging(event.metadata ?? [:]) { $1 }
+        let details = merged.keys.sorted().map { "\($0)=\(merged[$0].map { "\($0)" } ?? "")" }
+        self.recorder.record(event.level, ([event.message.description] + details).joined(separator: " "))
     }
 }

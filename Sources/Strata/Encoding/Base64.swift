@@ -1,8 +1,9 @@
-/// Base64 (RFC 4648 §4) for the handshake's key and accept values.
-enum Base64 {
+/// Base64 (RFC 4648 §4), padded: WebSocket handshake keys and accept values, Basic credentials.
+public enum Base64 {
     private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
 
-    static func encode(_ bytes: [UInt8]) -> String {
+    /// Encodes `bytes` with padding.
+    public static func encode(_ bytes: [UInt8]) -> String {
         var out: [UInt8] = []
         out.reserveCapacity((bytes.count + 2) / 3 * 4)
         var i = 0
@@ -20,7 +21,7 @@ enum Base64 {
     }
 
     /// The decoded bytes, or `nil` for anything but canonical padded base64.
-    static func decode(_ text: some StringProtocol) -> [UInt8]? {
+    public static func decode(_ text: some StringProtocol) -> [UInt8]? {
         let chars = Array(text.utf8)
         guard chars.count % 4 == 0 else { return nil }
         var out: [UInt8] = []

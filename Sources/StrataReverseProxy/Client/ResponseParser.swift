@@ -1,0 +1,436 @@
+import HTTPTypes
+import NIOCore
+
+/// What the upstream connection hands the proxy, in order.
+enum UpstreamPart {
+    /// A response head: informational (1xx) heads may come before the final one.
+    case head(HTTPResponse, ResponseMeta)
+    case body(ByteBuffer)
+    /// The end of the response, with its trailer fields.
+    case end(HTTPFields?)
+    /// Bytes after a `101 Switching Protocols`: the tunnel.
+    case raw(ByteBuffer)
+}
+
+/// How a response's body is delimited, and whether its connection can carry another request.
+struct ResponseMeta: Sendable {
+    enum Framing: Sendable, Equatable {
+        case none
+        case length(Int)
+        case chunked
+        case untilClose
+    }
+    var framing: Framing
+    /// The upstream said `Connection: close`, answered with HTTP/1.0 without keep-alive, or
+    /// delimited the body by closing.
+    var closeAfter: Bool
+}
+
+/// Why an upstream response was refused. The connection it came on is closed, never reused.
+struct UpstreamProtocolError: Error, CustomStringConvertible {
+    enum Kind: String, Sendable {
+        case malformedStatusLine = "malformed status line"
+        case malformedHeader = "malformed header field"
+        case headTooLarge = "response head too large"
+        case tooManyFields = "too many header fields"
+        case conflictingFraming = "both Content-Length and Transfer-Encoding"
+        case invalidContentLength = "invalid or conflicting Content-Length"
+        case unsupportedTransferEncoding = "unsupported Transfer-Encoding"
+        case malformedChunk = "malformed chunked body"
+        case unsolicited = "bytes with no request outstanding"
+        case closedEarly = "connection closed before the response ended"
+        case badUpgrade = "101 without a matching Upgrade"
+        case unsupportedVersion = "unsupported HTTP version"
+    }
+    var kind: Kind
+    var description: String { "upstream protocol error: \(self.kind.rawValue)" }
+}
+
+/// Limits on what an upstream may send in a response head.
+struct ResponseParserLimits: Sendable {
+    var maxHeadSize = 64 * 1024
+    var maxFieldCount = 256
+    var maxChunkLineSize = 4096
+}
+
+/// A strict, incremental HTTP/1.1 response parser (RFC 9112).
+///
+/// Nothing ambiguous passes: `Content-Length` with `Transfer-Encoding`, differing lengths, a
+/// transfer coding other than `chunked`, a space before a colon, folded lines, bare LF or CR, bad
+/// chunk sizes. Each is an ``UpstreamProtocolError``, and the connection is closed.
+struct ResponseParser {
+    enum State {
+        /// Waiting for a response head.
+        case head
+        case fixed(remaining: Int)
+        case chunkSize
+        case chunkData(remaining: Int)
+        case chunkDataEnd
+        case trailers
+        case untilClose
+        case raw
+        /// The response ended; bytes before the next request are a protocol error.
+        case idle
+    }
+
+    private(set) var state: State = .idle
+    private static let hostField = HTTPField.Name("Host")!
+    let limits: ResponseParserLimits
+    /// The request being answered was `HEAD`: its response has no body whatever it declares.
+    private var requestIsHead = false
+    private var requestUpgrades = false
+    private var trailerFields = HTTPFields()
+    private var trailerBytes = 0
+
+    init(limits: ResponseParserLimits) {
+        self.limits = limits
+    }
+
+    /// A request went out: the next bytes are its response.
+    mutating func expectResponse(isHead: Bool, upgrades: Bool) {
+        self.requestIsHead = isHead
+        self.requestUpgrades = upgrades
+        self.state = .head
+    }
+
+    var isIdle: Bool {
+        if case .idle = self.state { return true }
+        return false
+    }
+
+    var isRaw: Bool {
+        if case .raw = self.state { return true }
+        return false
+    }
+
+    /// Parses what it can of `buffer`, appending parts to `out`. Leaves an incomplete line or
+    /// head in `buffer` for the next read.
+    mutating func parse(_ buffer: inout ByteBuffer, into out: inout CircularBuffer<UpstreamPart>) throws {
+        while buffer.readableBytes > 0 {
+            switch self.state {
+            case .idle:
+                throw UpstreamProtocolError(kind: .unsolicited)
+            case .raw:
+                out.append(.raw(buffer.readSlice(length: buffer.readableBytes) ?? ByteBuffer()))
+            case .untilClose:
+                out.append(.body(buffer.readSlice(length: buffer.readableBytes) ?? ByteBuffer()))
+            case .head:
+                guard let end = Self.headEnd(buffer) else {
+                    if buffer.readableBytes > self.limits.maxHeadSize {
+                        throw UpstreamProtocolError(kind: .headTooLarge)
+                    }
+                    return
+                }
+                guard end <= self.limits.maxHeadSize else { throw UpstreamProtocolError(kind: .headTooLarge) }
+                let headBytes = buffer.readSlice(length: end) ?? ByteBuffer()
+                let (response, meta) = try self.parseHead(headBytes)
+                out.append(.head(response, meta))
+                if (100..<200).contains(response.status.code) {
+                    if response.status.code == 101 {
+                        guard self.requestUpgrades else { throw UpstreamProtocolError(kind: .badUpgrade) }
+                        self.state = .raw
+                    } else {
+                        self.state = .head
+                    }
+                    continue
+                }
+                switch meta.framing {
+                case .none:
+                    out.append(.end(nil))
+                    self.state = .idle
+                case .length(let length):
+                    self.state = .fixed(remaining: length)
+                case .chunked:
+                    self.state = .chunkSize
+                case .untilClose:
+                    self.state = .untilClose
+                }
+            case .fixed(let remaining):
+                let count = min(remaining, buffer.readableBytes)
+                out.append(.body(buffer.readSlice(length: count) ?? ByteBuffer()))
+                if count == remaining {
+                    out.append(.end(nil))
+                    self.state = .idle
+                } else {
+                    self.state = .fixed(remaining: remaining - count)
+                }
+            case .chunkSize:
+                guard let line = try self.readLine(&buffer, limit: self.limits.maxChunkLineSize) else { return }
+                let size = try Self.chunkSize(line)
+                if size == 0 {
+                    self.trailerFields = HTTPFields()
+                    self.trailerBytes = 0
+                    self.state = .trailers
+                } else {
+                    self.state = .chunkData(remaining: size)
+                }
+            case .chunkData(let remaining):
+                let count = min(remaining, buffer.readableBytes)
+                out.append(.body(buffer.readSlice(length: count) ?? ByteBuffer()))
+                self.state = count == remaining ? .chunkDataEnd : .chunkData(remaining: remaining - count)
+            case .chunkDataEnd:
+                guard buffer.readableBytes >= 2 else { return }
+                guard buffer.readInteger(as: UInt16.self) == 0x0D0A else {
+                    throw UpstreamProtocolError(kind: .malformedChunk)
+                }
+                self.state = .chunkSize
+            case .trailers:
+                guard let line = try self.readLine(&buffer, limit: self.limits.maxHeadSize) else { return }
+                if line.readableBytes == 0 {
+                    out.append(.end(self.trailerFields.isEmpty ? nil : self.trailerFields))
+                    self.state = .idle
+                    continue
+                }
+                self.trailerBytes += line.readableBytes
+                guard self.trailerBytes <= self.limits.maxHeadSize, self.trailerFields.count < self.limits.maxFieldCount
+                else { throw UpstreamProtocolError(kind: .headTooLarge) }
+                let field = try Self.parseField(line)
+                // Framing and routing fields are not allowed in trailers (RFC 9110 §6.5.1).
+                if ![.contentLength, .transferEncoding, .connection, Self.hostField].contains(field.name) {
+                    self.trailerFields.append(field)
+                }
+            }
+        }
+    }
+
+    /// The connection reached its end: completes a body delimited by closing.
+    mutating func endOfInput(into out: inout CircularBuffer<UpstreamPart>) throws {
+        switch self.state {
+        case .idle, .raw:
+            return
+        case .untilClose:
+            out.append(.end(nil))
+            self.state = .idle
+        default:
+            throw UpstreamProtocolError(kind: .closedEarly)
+        }
+    }
+
+    // MARK: - Lines and heads
+
+    /// The length of the head up to and including its blank line, or `nil` when incomplete.
+    private static func headEnd(_ buffer: ByteBuffer) -> Int? {
+        let view = buffer.readableBytesView
+        var index = view.startIndex
+        while let lf = view[index...].firstIndex(of: 0x0A) {
+            // A head ends with CRLF CRLF.
+            if lf - view.startIndex >= 3, view[lf - 1] == 0x0D, view[lf - 2] == 0x0A, view[lf - 3] == 0x0D {
+                return lf - view.startIndex + 1
+            }
+            index = lf + 1
+        }
+        return nil
+    }
+
+    /// Reads one CRLF-terminated line, without its CRLF.
+    private func readLine(_ buffer: inout ByteBuffer, limit: Int) throws -> ByteBuffer? {
+        let view = buffer.readableBytesView
+        guard let lf = view.firstIndex(of: 0x0A) else {
+            if buffer.readableBytes > limit { throw UpstreamProtocolError(kind: .malformedChunk) }
+            return nil
+        }
+        let length = lf - view.startIndex
+        guard length >= 1, view[lf - 1] == 0x0D, length <= limit + 1 else {
+            throw UpstreamProtocolError(kind: .malformedChunk)
+        }
+        let line = buffer.readSlice(length: length - 1) ?? ByteBuffer()
+        buffer.moveReaderIndex(forwardBy: 2)
+        return line
+    }
+
+    /// `chunk-size [ chunk-ext ]`: hexadecimal, at most 15 digits, extensions skipped.
+    private static func chunkSize(_ line: ByteBuffer) throws -> Int {
+        var size = 0
+        var digits = 0
+        var sawExtension = false
+        for byte in line.readableBytesView {
+            if sawExtension {
+                guard byte == 0x09 || (byte >= 0x20 && byte != 0x7F) else {
+                    throw UpstreamProtocolError(kind: .malformedChunk)
+                }
+                continue
+            }
+            let value: Int
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): value = Int(byte - UInt8(ascii: "0"))
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): value = Int(byte - UInt8(ascii: "a") + 10)
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): value = Int(byte - UInt8(ascii: "A") + 10)
+            case UInt8(ascii: ";"), UInt8(ascii: " "), UInt8(ascii: "\t"):
+                guard digits > 0 else { throw UpstreamProtocolError(kind: .malformedChunk) }
+                sawExtension = true
+                continue
+            default:
+                throw UpstreamProtocolError(kind: .malformedChunk)
+            }
+            digits += 1
+            guard digits <= 15 else { throw UpstreamProtocolError(kind: .malformedChunk) }
+            size = size << 4 | value
+        }
+        guard digits > 0 else { throw UpstreamProtocolError(kind: .malformedChunk) }
+        return size
+    }
+
+    private func parseHead(_ head: ByteBuffer) throws -> (HTTPResponse, ResponseMeta) {
+        var lines = head.readableBytesView.split(separator: 0x0A, omittingEmptySubsequences: false)[...]
+        // The last two "lines" are the blank line and what follows its LF.
+        guard let statusLine = lines.popFirst() else { throw UpstreamProtocolError(kind: .malformedStatusLine) }
+        let (status, isHTTP10) = try Self.parseStatusLine(Self.withoutCR(statusLine, kind: .malformedStatusLine))
+        var fields = HTTPFields()
+        var contentLength: Int?
+        var transferEncodings: [Substring] = []
+        var sawTransferEncoding = false
+        var close = isHTTP10
+        var keepAlive = false
+        var count = 0
+        for rawLine in lines {
+            if rawLine.isEmpty { break }  // the final LF
+            let line = try Self.withoutCR(rawLine, kind: .malformedHeader)
+            if line.isEmpty { break }  // the blank line
+            count += 1
+            guard count <= self.limits.maxFieldCount else { throw UpstreamProtocolError(kind: .tooManyFields) }
+            let field = try Self.parseField(ByteBuffer(bytes: line))
+            switch field.name {
+            case .contentLength:
+                for element in field.value.split(separator: ",", omittingEmptySubsequences: false) {
+                    let text = element.trimmingCharacters(in: " \t")
+                    guard !text.isEmpty, text.utf8.count <= 18, text.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }),
+                        let value = Int(text)
+                    else { throw UpstreamProtocolError(kind: .invalidContentLength) }
+                    if let contentLength, contentLength != value {
+                        throw UpstreamProtocolError(kind: .invalidContentLength)
+                    }
+                    contentLength = value
+                }
+            case .transferEncoding:
+                sawTransferEncoding = true
+                for element in field.value.split(separator: ",") {
+                    let coding = element.trimmingCharacters(in: " \t")
+                    if !coding.isEmpty { transferEncodings.append(Substring(coding)) }
+                }
+            case .connection:
+                for element in field.value.split(separator: ",") {
+                    let token = element.trimmingCharacters(in: " \t").lowercased()
+                    if token == "close" { close = true }
+                    if token == "keep-alive" { keepAlive = true }
+                }
+            default:
+                break
+            }
+            fields.append(field)
+        }
+        if isHTTP10 && keepAlive
+            && !fields.contains(where: { $0.name == .connection && $0.value.lowercased().contains("close") })
+        {
+            close = false
+        }
+        let code = status.code
+        var framing: ResponseMeta.Framing
+        if sawTransferEncoding && contentLength != nil {
+            throw UpstreamProtocolError(kind: .conflictingFraming)
+        }
+        if self.requestIsHead || (100..<200).contains(code) || code == 204 || code == 304 {
+            framing = .none
+        } else if sawTransferEncoding {
+            guard transferEncodings.count == 1, transferEncodings[0].lowercased() == "chunked", !isHTTP10 else {
+                throw UpstreamProtocolError(kind: .unsupportedTransferEncoding)
+            }
+            framing = .chunked
+        } else if let contentLength {
+            framing = contentLength == 0 ? .none : .length(contentLength)
+        } else {
+            framing = .untilClose
+            close = true
+        }
+        if code == 101 { close = true }
+        var response = HTTPResponse(status: status)
+        response.headerFields = fields
+        return (response, ResponseMeta(framing: framing, closeAfter: close))
+    }
+
+    private static func withoutCR(_ line: ByteBufferView, kind: UpstreamProtocolError.Kind) throws -> ByteBufferView {
+        guard let last = line.last, last == 0x0D else { throw UpstreamProtocolError(kind: kind) }
+        let body = line.dropLast()
+        // A bare CR inside a line is never valid.
+        guard !body.contains(0x0D) else { throw UpstreamProtocolError(kind: kind) }
+        return body
+    }
+
+    /// `HTTP/1.x SP 3DIGIT SP [ reason-phrase ]`.
+    private static func parseStatusLine(_ line: ByteBufferView) throws -> (HTTPResponse.Status, Bool) {
+        let bytes = Array(line)
+        guard bytes.count >= 12, bytes[0..<7].elementsEqual("HTTP/1.".utf8), bytes[8] == 0x20
+        else { throw UpstreamProtocolError(kind: .malformedStatusLine) }
+        let isHTTP10: Bool
+        switch bytes[7] {
+        case UInt8(ascii: "0"): isHTTP10 = true
+        case UInt8(ascii: "1"): isHTTP10 = false
+        default: throw UpstreamProtocolError(kind: .unsupportedVersion)
+        }
+        var code = 0
+        for byte in bytes[9..<12] {
+            guard byte >= 48 && byte <= 57 else { throw UpstreamProtocolError(kind: .malformedStatusLine) }
+            code = code * 10 + Int(byte - 48)
+        }
+        guard code >= 100 else { throw UpstreamProtocolError(kind: .malformedStatusLine) }
+        var reason = ""
+        if bytes.count > 12 {
+            guard bytes[12] == 0x20 else { throw UpstreamProtocolError(kind: .malformedStatusLine) }
+            let phrase = bytes[13...]
+            guard phrase.allSatisfy({ $0 == 0x09 || ($0 >= 0x20 && $0 != 0x7F) }) else {
+                throw UpstreamProtocolError(kind: .malformedStatusLine)
+            }
+            reason = String(decoding: phrase, as: UTF8.self)
+        }
+        return (HTTPResponse.Status(code: code, reasonPhrase: reason), isHTTP10)
+    }
+
+    /// `field-name ":" OWS field-value OWS`, with a token name and no space before the colon.
+    static func parseField(_ line: ByteBuffer) throws -> HTTPField {
+        let view = line.readableBytesView
+        guard let colon = view.firstIndex(of: UInt8(ascii: ":")), colon > view.startIndex else {
+            throw UpstreamProtocolError(kind: .malformedHeader)
+        }
+        let nameBytes = view[view.startIndex..<colon]
+        guard nameBytes.allSatisfy(Self.isTokenByte) else { throw UpstreamProtocolError(kind: .malformedHeader) }
+        var valueBytes = view[(colon + 1)...]
+        while let first = valueBytes.first, first == 0x20 || first == 0x09 { valueBytes = valueBytes.dropFirst() }
+        while let last = valueBytes.last, last == 0x20 || last == 0x09 { valueBytes = valueBytes.dropLast() }
+        guard valueBytes.allSatisfy({ $0 == 0x09 || ($0 >= 0x20 && $0 != 0x7F) }) else {
+            throw UpstreamProtocolError(kind: .malformedHeader)
+        }
+        guard let name = HTTPField.Name(String(decoding: nameBytes, as: UTF8.self)) else {
+            throw UpstreamProtocolError(kind: .malformedHeader)
+        }
+        return HTTPField(name: name, value: String(decoding: valueBytes, as: UTF8.self))
+    }
+
+    private static func isTokenByte(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+            UInt8(ascii: "0")...UInt8(ascii: "9"):
+            return true
+        case UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"), UInt8(ascii: "%"), UInt8(ascii: "&"),
+            UInt8(ascii: "'"), UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."),
+            UInt8(ascii: "^"), UInt8(ascii: "_"), UInt8(ascii: "`"), UInt8(ascii: "|"), UInt8(ascii: "~"):
+            return true
+        default:
+            return false
+        }
+    }
+}
+
+extension String {
+    fileprivate func trimmingCharacters(in set: String) -> String {
+        let bytes = Array(set.utf8)
+        var view = self.utf8[...]
+        while let first = view.first, bytes.contains(first) { view = view.dropFirst() }
+        while let last = view.last, bytes.contains(last) { view = view.dropLast() }
+        return String(view) ?? ""
+    }
+}
+
+extension Substring {
+    fileprivate func trimmingCharacters(in set: String) -> String {
+        String(self).trimmingCharacters(in: set)
+    }
+}

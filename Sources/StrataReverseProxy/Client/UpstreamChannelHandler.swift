@@ -1,0 +1,276 @@
+import HTTPTypes
+import NIOCore
+
+/// Why an upstream exchange timed out.
+struct UpstreamTimeoutError: Error, CustomStringConvertible {
+    enum Kind: String, Sendable {
+        case connect
+        case responseHead = "response head"
+        case idle = "idle between bytes"
+        case total
+    }
+    var kind: Kind
+    var description: String { "upstream timed out: \(self.kind.rawValue)" }
+}
+
+/// The connection closed or failed while idle or between reads.
+struct UpstreamClosedError: Error, CustomStringConvertible {
+    var description: String { "the upstream connection closed" }
+}
+
+/// One upstream connection's pipeline end: parses responses, queues their parts for the one task
+/// that holds the connection, reads only when that queue is empty (back-pressure), and enforces
+/// the response-head, idle and total timeouts with one coarse timer.
+///
+/// Runs on the channel's event loop only; ``UpstreamConnection`` reaches it there.
+final class UpstreamChannelHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+
+    struct Timeouts {
+        var responseHead: TimeAmount
+        var idle: TimeAmount
+        var tick: TimeAmount
+        var poolIdle: TimeAmount
+    }
+
+    private var parser: ResponseParser
+    private var buffer: ByteBuffer?
+    private var parts = CircularBuffer<UpstreamPart>(initialCapacity: 4)
+    private var waiter: EventLoopPromise<UpstreamPart?>?
+    private var failure: (any Error)?
+    private var inputEnded = false
+    private var readPending = false
+    private var context: ChannelHandlerContext?
+    private var timer: RepeatedTask?
+    private let timeouts: Timeouts
+
+    /// When the request ended; the response head must come within `responseHead` of it.
+    private var headDeadline: NIODeadline?
+    /// The exchange's total deadline.
+    private var totalDeadline: NIODeadline?
+    /// Since when a read has been waited for with the queue empty (the idle timeout's clock).
+    private var starvedSince: NIODeadline?
+    /// When the connection last went back to the pool; `nil` while in use.
+    private var idleSince: NIODeadline? = .now()
+    /// Raw tunnels count their own idle time.
+    private var tunnelling = false
+
+    init(limits: ResponseParserLimits, timeouts: Timeouts) {
+        self.parser = ResponseParser(limits: limits)
+        self.timeouts = timeouts
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        self.timer = context.eventLoop.scheduleRepeatedTask(initialDelay: self.timeouts.tick, delay: self.timeouts.tick)
+        {
+            [weak self] _ in
+            self?.tick()
+        }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.timer?.cancel()
+        self.timer = nil
+        self.context = nil
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        self.readIfStarved()
+        context.fireChannelActive()
+    }
+
+    // MARK: - The holder's side
+
+    /// A request is about to be written.
+    func beginExchange(isHead: Bool, upgrades: Bool, total: TimeAmount?) {
+        self.parser.expectResponse(isHead: isHead, upgrades: upgrades)
+        self.idleSince = nil
+        self.headDeadline = nil
+        self.totalDeadline = total.map { .now() + $0 }
+        self.starvedSince = nil
+    }
+
+    /// The request's last byte was written: the response head is now awaited.
+    func requestEnded() {
+        if self.headDeadline == nil, self.parser.isAwaitingHead {
+            self.headDeadline = .now() + self.timeouts.responseHead
+        }
+    }
+
+    /// The exchange ended and the connection is going back to the pool.
+    func becameIdle() {
+        self.idleSince = .now()
+        self.headDeadline = nil
+        self.totalDeadline = nil
+        self.starvedSince = nil
+        self.readIfStarved()
+    }
+
+    /// Stops the per-exchange clocks: the connection is a tunnel now, timed by its owner.
+    func startTunnel() {
+        self.tunnelling = true
+        self.headDeadline = nil
+        self.totalDeadline = nil
+    }
+
+    /// The next part, at once when one is queued.
+    func next() -> EventLoopFuture<UpstreamPart?>? {
+        if let part = self.parts.popFirst() {
+            if self.parts.isEmpty { self.readIfStarved() }
+            return self.completed(part)
+        }
+        if let failure = self.failure { return self.context?.eventLoop.makeFailedFuture(failure) }
+        if self.inputEnded { return self.completed(nil) }
+        guard let context = self.context else { return nil }
+        let promise = context.eventLoop.makePromise(of: UpstreamPart?.self)
+        self.waiter = promise
+        self.starvedSince = .now()
+        self.readIfStarved()
+        return promise.futureResult
+    }
+
+    /// A queued part without waiting: `.some(part)` or `.some(nil)` at the end of input; `nil`
+    /// when the caller must wait.
+    func poll() -> UpstreamPart?? {
+        if let part = self.parts.popFirst() {
+            if self.parts.isEmpty { self.readIfStarved() }
+            return .some(part)
+        }
+        if self.failure == nil && self.inputEnded { return .some(nil) }
+        return nil
+    }
+
+    private func completed(_ part: UpstreamPart?) -> EventLoopFuture<UpstreamPart?>? {
+        self.context?.eventLoop.makeSucceededFuture(part)
+    }
+
+    // MARK: - Reading
+
+    private func readIfStarved() {
+        guard let context = self.context, self.parts.isEmpty, !self.readPending, !self.inputEnded,
+            self.failure == nil
+        else { return }
+        self.readPending = true
+        context.read()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var bytes = self.unwrapInboundIn(data)
+        self.starvedSince = nil
+        if var buffer = self.buffer, buffer.readableBytes > 0 {
+            self.buffer = nil
+            buffer.writeBuffer(&bytes)
+            bytes = buffer
+        }
+        do {
+            try self.parser.parse(&bytes, into: &self.parts)
+            self.buffer = bytes.readableBytes > 0 ? bytes : nil
+            if let buffer = self.buffer, buffer.readerIndex > 64 * 1024 {
+                self.buffer?.discardReadBytes()
+            }
+        } catch {
+            self.fail(error, context: context)
+            return
+        }
+        if self.parser.isAwaitingHead == false { self.headDeadline = nil }
+        self.deliver()
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        self.readPending = false
+        self.readIfStarved()
+        context.fireChannelReadComplete()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? ChannelEvent, event == .inputClosed {
+            self.endOfInput(context: context)
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        self.endOfInput(context: context)
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        self.fail(error, context: context)
+    }
+
+    private func endOfInput(context: ChannelHandlerContext) {
+        guard !self.inputEnded, self.failure == nil else { return }
+        do {
+            var bytes = self.buffer ?? ByteBuffer()
+            self.buffer = nil
+            if bytes.readableBytes > 0 { try self.parser.parse(&bytes, into: &self.parts) }
+            try self.parser.endOfInput(into: &self.parts)
+        } catch {
+            self.fail(error, context: context)
+            return
+        }
+        self.inputEnded = true
+        self.deliver()
+        if self.parts.isEmpty, self.idleSince != nil || !self.tunnelling {
+            context.close(promise: nil)
+        }
+    }
+
+    private func deliver() {
+        guard let waiter = self.waiter else {
+            // Nobody waits: bytes while idle are a protocol error caught by the parser.
+            return
+        }
+        if let part = self.parts.popFirst() {
+            self.waiter = nil
+            waiter.succeed(part)
+            if self.parts.isEmpty { self.readIfStarved() }
+        } else if let failure = self.failure {
+            self.waiter = nil
+            waiter.fail(failure)
+        } else if self.inputEnded {
+            self.waiter = nil
+            waiter.succeed(nil)
+        }
+    }
+
+    private func fail(_ error: any Error, context: ChannelHandlerContext) {
+        guard self.failure == nil else { return }
+        self.failure = error
+        self.parts.removeAll()
+        if let waiter = self.waiter {
+            self.waiter = nil
+            waiter.fail(error)
+        }
+        context.close(promise: nil)
+    }
+
+    // MARK: - Time
+
+    private func tick() {
+        guard let context = self.context, self.failure == nil else { return }
+        let now = NIODeadline.now()
+        if let idleSince = self.idleSince {
+            if now - idleSince >= self.timeouts.poolIdle { context.close(promise: nil) }
+            return
+        }
+        if self.tunnelling { return }
+        if let totalDeadline = self.totalDeadline, now >= totalDeadline {
+            self.fail(UpstreamTimeoutError(kind: .total), context: context)
+        } else if let headDeadline = self.headDeadline, now >= headDeadline {
+            self.fail(UpstreamTimeoutError(kind: .responseHead), context: context)
+        } else if self.headDeadline == nil, !self.parser.isAwaitingHead, self.waiter != nil,
+            let starvedSince = self.starvedSince, now - starvedSince >= self.timeouts.idle
+        {
+            self.fail(UpstreamTimeoutError(kind: .idle), context: context)
+        }
+    }
+}
+
+extension ResponseParser {
+    var isAwaitingHead: Bool {
+        if case .head = self.state { return true }
+        return false
+    }
+}
