@@ -115,7 +115,7 @@ struct ResponseParser {
             case .untilClose:
                 out.append(.body(buffer.readSlice(length: buffer.readableBytes) ?? ByteBuffer()))
             case .head:
-                guard let end = Self.headEnd(buffer) else {
+                guard let end = try Self.headEnd(buffer) else {
                     if buffer.readableBytes > self.limits.maxHeadSize {
                         throw UpstreamProtocolError(kind: .headTooLarge)
                     }
@@ -209,12 +209,17 @@ struct ResponseParser {
     // MARK: - Lines and heads
 
     /// The length of the head up to and including its blank line, or `nil` when incomplete.
-    private static func headEnd(_ buffer: ByteBuffer) -> Int? {
+    ///
+    /// - Throws: at the first LF without its CR: a bare LF never ends a line here.
+    private static func headEnd(_ buffer: ByteBuffer) throws -> Int? {
         let view = buffer.readableBytesView
         var index = view.startIndex
         while let lf = view[index...].firstIndex(of: 0x0A) {
+            guard lf > view.startIndex, view[lf - 1] == 0x0D else {
+                throw UpstreamProtocolError(kind: .malformedHeader)
+            }
             // A head ends with CRLF CRLF.
-            if lf - view.startIndex >= 3, view[lf - 1] == 0x0D, view[lf - 2] == 0x0A, view[lf - 3] == 0x0D {
+            if lf - view.startIndex >= 3, view[lf - 2] == 0x0A, view[lf - 3] == 0x0D {
                 return lf - view.startIndex + 1
             }
             index = lf + 1

@@ -170,6 +170,7 @@ final class UpstreamChannelHandler: ChannelInboundHandler {
                 self.buffer?.discardReadBytes()
             }
         } catch {
+            // What parsed before the error still goes out, then the error.
             self.fail(error, context: context)
             return
         }
@@ -238,11 +239,8 @@ final class UpstreamChannelHandler: ChannelInboundHandler {
     private func fail(_ error: any Error, context: ChannelHandlerContext) {
         guard self.failure == nil else { return }
         self.failure = error
-        self.parts.removeAll()
-        if let waiter = self.waiter {
-            self.waiter = nil
-            waiter.fail(error)
-        }
+        self.buffer = nil
+        self.deliver()
         context.close(promise: nil)
     }
 

@@ -1,4 +1,5 @@
 public import HTTPTypes
+public import Strata
 
 /// What went wrong with an upstream.
 public enum ProxyErrorKind: String, Sendable {
@@ -33,14 +34,21 @@ public enum ProxyErrorKind: String, Sendable {
 }
 
 /// A failed proxy attempt, as the error handler sees it. Its ``detail`` is for logs, never
-/// for the client.
-public struct ProxyError: Error, Sendable, CustomStringConvertible {
+/// for the client: as an `HTTPResponseError` it becomes the status and a short body only.
+public struct ProxyError: Error, Sendable, CustomStringConvertible, HTTPResponseError {
     /// What went wrong.
     public let kind: ProxyErrorKind
     /// The upstream that failed, when one was picked.
     public let upstream: Upstream?
     /// The underlying cause, for logs.
     public let detail: String
+
+    /// The status the default error handler answers.
+    public var status: HTTPResponse.Status { self.kind.status }
+    /// `no-store`: an error answer must not be cached in front of the proxy.
+    public var headerFields: HTTPFields { [.cacheControl: "no-store"] }
+    /// The status and its reason, nothing of the cause.
+    public var publicMessage: String? { "\(self.status.code) \(self.status.reasonPhrase)\n" }
 
     public var description: String {
         "proxy \(self.kind.rawValue)\(self.upstream.map { " at \($0)" } ?? ""): \(self.detail)"

@@ -359,12 +359,7 @@ public final class ReverseProxy<Context: MiddlewareContext>: HTTPResponder, Serv
                 "detail": "\(error.detail)", "path": "\(request.head.path ?? "")",
             ])
         if let handler = self.hooks.errorHandler { return handler(error, request) }
-        let status = error.kind.status
-        return ServerResponse(
-            status: status,
-            headerFields: [.contentType: "text/plain; charset=utf-8", .cacheControl: "no-store"],
-            body: ResponseBody(string: "\(status.code) \(status.reasonPhrase)\n")
-        )
+        return ServerResponse(error: error)
     }
 
     // MARK: - One attempt
@@ -644,7 +639,8 @@ public final class ReverseProxy<Context: MiddlewareContext>: HTTPResponder, Serv
                     logger.warning(
                         "response body cut", metadata: ["upstream": "\(upstream)", "error": "\(proxyError.detail)"])
                     lease.finish(reusable: false)
-                    throw error
+                    // Before the first byte went out, the server can still answer its status.
+                    throw proxyError
                 }
             }
             return .response(ServerResponse(head: response, body: responseBody))

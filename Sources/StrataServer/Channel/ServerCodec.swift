@@ -118,6 +118,21 @@ final class ServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
                 }
                 contentLength = length
             case .transferEncoding:
+                // Only `chunked`, once: anything else cannot be framed (RFC 9112 §6.1), and a
+                // coding list like `chunked, identity` or `xchunked` is how requests get smuggled
+                // past a proxy that reads it differently.
+                guard !chunked, value[...].trimmingOWS().equalsIgnoringASCIICase("chunked") else {
+                    // Chunked last after other codings: understood framing, codings we do not
+                    // implement (501). Chunked not last, or twice: no reliable length (400).
+                    let codings = value.split(separator: ",").map { $0.trimmingOWS() }
+                    let chunkedLastOnly =
+                        !chunked && codings.last?.equalsIgnoringASCIICase("chunked") == true
+                        && codings.dropLast().allSatisfy { !$0.equalsIgnoringASCIICase("chunked") }
+                    return .failure(
+                        Rejection(
+                            status: chunkedLastOnly ? .notImplemented : .badRequest,
+                            reason: "unsupported Transfer-Encoding"))
+                }
                 chunked = true
             case .expect:
                 expectation = value
