@@ -32,7 +32,12 @@ final class RawUpstream: Sendable {
     struct State {
         var connections = 0
         var received: [String] = []
+        var answered = 0
+        var children: [any Channel] = []
     }
+
+    /// Answers written so far.
+    var answered: Int { self.box.state.withLock { $0.answered } }
 
     /// Connections accepted so far.
     var connections: Int { self.box.state.withLock { $0.connections } }
@@ -48,7 +53,7 @@ final class RawUpstream: Sendable {
         self.port = port
     }
 
-    static func start(_ script: @escaping Script) async throws -> RawUpstream {
+    static func start(port: Int = 0, _ script: @escaping Script) async throws -> RawUpstream {
         let box = StateBox()
         let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -57,19 +62,27 @@ final class RawUpstream: Sendable {
                     let number = box.state.withLock { state -> Int in
                         state.connections += 1
                         state.received.append("")
+                        state.children.append(channel)
                         return state.connections
                     }
                     try channel.pipeline.syncOperations.addHandler(
                         Handler(number: number, script: script, box: box))
                 }
             }
-            .bind(host: "127.0.0.1", port: 0).get()
+            .bind(host: "127.0.0.1", port: port).get()
         let upstream = try RawUpstream(channel: channel, box: box)
         return upstream
     }
 
     func stop() async {
         try? await self.channel.close()
+    }
+
+    /// Stops listening and closes every connection, as a crashed server would.
+    func kill() async {
+        try? await self.channel.close()
+        let children = self.box.state.withLock { $0.children }
+        for child in children { try? await child.close() }
     }
 
     /// Shares the state between the listener and its connections.
@@ -103,9 +116,11 @@ final class RawUpstream: Sendable {
                 break
             case .reply(let answer):
                 self.pending = ""
+                self.box.state.withLock { $0.answered += 1 }
                 context.writeAndFlush(self.wrapOutboundOut(ByteBuffer(string: answer)), promise: nil)
             case .replyAndClose(let answer):
                 self.pending = ""
+                self.box.state.withLock { $0.answered += 1 }
                 context.writeAndFlush(self.wrapOutboundOut(ByteBuffer(string: answer))).whenComplete { _ in
                     context.close(promise: nil)
                 }
@@ -132,5 +147,15 @@ extension String {
         }
         if head.contains("transfer-encoding: chunked") { return self.hasSuffix("0\r\n\r\n") }
         return true
+    }
+}
+
+extension RawUpstream {
+    /// An upstream answering every request `200 ok`, keeping the connection.
+    static func healthy(port: Int = 0, body: String = "ok") async throws -> RawUpstream {
+        try await RawUpstream.start(port: port) { pending, _ in
+            pending.hasCompleteRequest
+                ? .reply("HTTP/1.1 200 OK\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)") : .wait
+        }
     }
 }

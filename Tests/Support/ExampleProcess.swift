@@ -5,6 +5,8 @@ import Synchronization
 /// next to the test bundle by `swift build --build-tests`).
 public final class ExampleProcess: Sendable {
     public let port: Int
+    /// The process's ID, for reading its memory from `/proc`.
+    public let pid: Int32
     private let process: Mutex<Process?>
 
     /// Starts `name --port <free port> arguments...` and waits until it accepts connections.
@@ -25,12 +27,23 @@ public final class ExampleProcess: Sendable {
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
+        self.pid = process.processIdentifier
         self.process = Mutex(process)
         // A bound for a loaded machine, not a timing assertion.
         let port = self.port
         if await eventually({ RedisServerProcess.isListening(port: port) }) { return }
         self.stop()
         throw ExternalProcess.Failure(description: "\(name) did not start listening on \(self.port)")
+    }
+
+    /// The peak resident memory (`VmHWM`) and the current one (`VmRSS`), in bytes.
+    public func memory() throws -> (peak: Int, current: Int) {
+        let status = try String(contentsOfFile: "/proc/\(self.pid)/status", encoding: .utf8)
+        func kilobytes(_ field: String) -> Int {
+            guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix(field + ":") }) else { return 0 }
+            return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
+        }
+        return (kilobytes("VmHWM") * 1024, kilobytes("VmRSS") * 1024)
     }
 
     /// SIGTERM (a graceful stop).
