@@ -276,67 +276,87 @@ struct ResponseParser {
     }
 
     private func parseHead(_ head: ByteBuffer) throws -> (HTTPResponse, ResponseMeta) {
-        var lines = head.readableBytesView.split(separator: 0x0A, omittingEmptySubsequences: false)[...]
-        // The last two "lines" are the blank line and what follows its LF.
-        guard let statusLine = lines.popFirst() else { throw UpstreamProtocolError(kind: .malformedStatusLine) }
-        let (status, isHTTP10) = try Self.parseStatusLine(Self.withoutCR(statusLine, kind: .malformedStatusLine))
+        try head.withUnsafeReadableBytes { bytes in try self.parseHead(bytes) }
+    }
+
+    /// Parses a whole head (its CRLF line ends were checked by ``headEnd(_:)``) straight from its
+    /// bytes: one string for each name and value, nothing else allocated per field.
+    private func parseHead(_ bytes: UnsafeRawBufferPointer) throws -> (HTTPResponse, ResponseMeta) {
+        var cursor = 0
+        func nextLine() throws -> Range<Int> {
+            var index = cursor
+            while index < bytes.count && bytes[index] != 0x0A { index += 1 }
+            guard index < bytes.count, index > cursor, bytes[index - 1] == 0x0D else {
+                throw UpstreamProtocolError(kind: .malformedHeader)
+            }
+            let line = cursor..<(index - 1)
+            cursor = index + 1
+            return line
+        }
+        let (status, isHTTP10) = try Self.parseStatusLine(UnsafeRawBufferPointer(rebasing: bytes[try nextLine()]))
         var fields = HTTPFields()
+        fields.reserveCapacity(12)
         var contentLength: Int?
-        var transferEncodings: [Substring] = []
+        var transferEncodings = 0
+        var chunkedOnly = true
         var sawTransferEncoding = false
         var close = isHTTP10
         var keepAlive = false
+        var closeToken = false
         var count = 0
-        for rawLine in lines {
-            if rawLine.isEmpty { break }  // the final LF
-            let line = try Self.withoutCR(rawLine, kind: .malformedHeader)
-            if line.isEmpty { break }  // the blank line
+        while true {
+            let range = try nextLine()
+            if range.isEmpty { break }
             count += 1
             guard count <= self.limits.maxFieldCount else { throw UpstreamProtocolError(kind: .tooManyFields) }
-            let field = try Self.parseField(ByteBuffer(bytes: line))
-            switch field.name {
+            let line = UnsafeRawBufferPointer(rebasing: bytes[range])
+            guard let colon = line.firstIndex(of: UInt8(ascii: ":")), colon > 0 else {
+                throw UpstreamProtocolError(kind: .malformedHeader)
+            }
+            let value = try Self.fieldValue(line, after: colon)
+            let name = try Self.fieldName(UnsafeRawBufferPointer(rebasing: line[0..<colon]))
+            switch name {
             case .contentLength:
-                for element in field.value.split(separator: ",", omittingEmptySubsequences: false) {
-                    let text = element.trimmingCharacters(in: " \t")
-                    guard !text.isEmpty, text.utf8.count <= 18, text.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }),
-                        let value = Int(text)
-                    else { throw UpstreamProtocolError(kind: .invalidContentLength) }
-                    if let contentLength, contentLength != value {
+                for element in Self.listElements(value, allowEmpty: true) {
+                    guard !element.isEmpty, element.count <= 18 else {
                         throw UpstreamProtocolError(kind: .invalidContentLength)
                     }
-                    contentLength = value
+                    var number = 0
+                    for byte in element {
+                        guard byte >= 48 && byte <= 57 else { throw UpstreamProtocolError(kind: .invalidContentLength) }
+                        number = number * 10 + Int(byte - 48)
+                    }
+                    if let contentLength, contentLength != number {
+                        throw UpstreamProtocolError(kind: .invalidContentLength)
+                    }
+                    contentLength = number
                 }
             case .transferEncoding:
                 sawTransferEncoding = true
-                for element in field.value.split(separator: ",") {
-                    let coding = element.trimmingCharacters(in: " \t")
-                    if !coding.isEmpty { transferEncodings.append(Substring(coding)) }
+                for element in Self.listElements(value, allowEmpty: false) {
+                    transferEncodings += 1
+                    if !Self.equalsIgnoringCase(element, "chunked") { chunkedOnly = false }
                 }
             case .connection:
-                for element in field.value.split(separator: ",") {
-                    let token = element.trimmingCharacters(in: " \t").lowercased()
-                    if token == "close" { close = true }
-                    if token == "keep-alive" { keepAlive = true }
+                for element in Self.listElements(value, allowEmpty: false) {
+                    if Self.equalsIgnoringCase(element, "close") { closeToken = true }
+                    if Self.equalsIgnoringCase(element, "keep-alive") { keepAlive = true }
                 }
             default:
                 break
             }
-            fields.append(field)
+            fields.append(HTTPField(name: name, value: value))
         }
-        if isHTTP10 && keepAlive
-            && !fields.contains(where: { $0.name == .connection && $0.value.lowercased().contains("close") })
-        {
-            close = false
-        }
+        if closeToken { close = true } else if isHTTP10 && keepAlive { close = false }
         let code = status.code
-        var framing: ResponseMeta.Framing
+        let framing: ResponseMeta.Framing
         if sawTransferEncoding && contentLength != nil {
             throw UpstreamProtocolError(kind: .conflictingFraming)
         }
         if self.requestIsHead || (100..<200).contains(code) || code == 204 || code == 304 {
             framing = .none
         } else if sawTransferEncoding {
-            guard transferEncodings.count == 1, transferEncodings[0].lowercased() == "chunked", !isHTTP10 else {
+            guard transferEncodings == 1, chunkedOnly, !isHTTP10 else {
                 throw UpstreamProtocolError(kind: .unsupportedTransferEncoding)
             }
             framing = .chunked
@@ -352,19 +372,71 @@ struct ResponseParser {
         return (response, ResponseMeta(framing: framing, closeAfter: close))
     }
 
-    private static func withoutCR(_ line: ByteBufferView, kind: UpstreamProtocolError.Kind) throws -> ByteBufferView {
-        guard let last = line.last, last == 0x0D else { throw UpstreamProtocolError(kind: kind) }
-        let body = line.dropLast()
-        // A bare CR inside a line is never valid.
-        guard !body.contains(0x0D) else { throw UpstreamProtocolError(kind: kind) }
-        return body
+    /// The value after a field line's colon, OWS trimmed; control characters are refused.
+    private static func fieldValue(_ line: UnsafeRawBufferPointer, after colon: Int) throws -> UnsafeRawBufferPointer {
+        var start = colon + 1
+        var end = line.count
+        while start < end, line[start] == 0x20 || line[start] == 0x09 { start += 1 }
+        while end > start, line[end - 1] == 0x20 || line[end - 1] == 0x09 { end -= 1 }
+        let value = UnsafeRawBufferPointer(rebasing: line[start..<end])
+        for byte in value where byte != 0x09 && (byte < 0x20 || byte == 0x7F) {
+            throw UpstreamProtocolError(kind: .malformedHeader)
+        }
+        return value
     }
 
+    /// The elements of a comma-separated list, trimmed of OWS.
+    private static func listElements(_ value: UnsafeRawBufferPointer, allowEmpty: Bool) -> [UnsafeRawBufferPointer] {
+        var elements: [UnsafeRawBufferPointer] = []
+        var start = 0
+        for index in 0...value.count where index == value.count || value[index] == UInt8(ascii: ",") {
+            var low = start
+            var high = index
+            while low < high, value[low] == 0x20 || value[low] == 0x09 { low += 1 }
+            while high > low, value[high - 1] == 0x20 || value[high - 1] == 0x09 { high -= 1 }
+            if low < high || allowEmpty { elements.append(UnsafeRawBufferPointer(rebasing: value[low..<high])) }
+            start = index + 1
+        }
+        return elements
+    }
+
+    private static func equalsIgnoringCase(_ bytes: UnsafeRawBufferPointer, _ lowercase: StaticString) -> Bool {
+        guard bytes.count == lowercase.utf8CodeUnitCount else { return false }
+        let expected = UnsafeRawBufferPointer(start: lowercase.utf8Start, count: lowercase.utf8CodeUnitCount)
+        for index in 0..<bytes.count {
+            var byte = bytes[index]
+            if byte >= 65 && byte <= 90 { byte |= 0x20 }
+            if byte != expected[index] { return false }
+        }
+        return true
+    }
+
+    /// The field name for `bytes`, which must be a token; registered names are reused.
+    private static func fieldName(_ bytes: UnsafeRawBufferPointer) throws -> HTTPField.Name {
+        for byte in bytes where !Self.isTokenByte(byte) { throw UpstreamProtocolError(kind: .malformedHeader) }
+        for (text, name) in Self.commonNames where Self.equalsIgnoringCase(bytes, text) { return name }
+        guard let name = HTTPField.Name(String(decoding: bytes, as: UTF8.self)) else {
+            throw UpstreamProtocolError(kind: .malformedHeader)
+        }
+        return name
+    }
+
+    private static let commonNames: [(StaticString, HTTPField.Name)] = [
+        ("content-length", .contentLength), ("content-type", .contentType), ("date", .date), ("server", .server),
+        ("connection", .connection), ("transfer-encoding", .transferEncoding), ("etag", .eTag),
+        ("last-modified", .lastModified), ("accept-ranges", .acceptRanges), ("cache-control", .cacheControl),
+        ("vary", .vary), ("content-encoding", .contentEncoding), ("set-cookie", .setCookie), ("location", .location),
+        ("expires", .expires),
+    ]
+
     /// `HTTP/1.x SP 3DIGIT SP [ reason-phrase ]`.
-    private static func parseStatusLine(_ line: ByteBufferView) throws -> (HTTPResponse.Status, Bool) {
-        let bytes = Array(line)
-        guard bytes.count >= 12, bytes[0..<7].elementsEqual("HTTP/1.".utf8), bytes[8] == 0x20
-        else { throw UpstreamProtocolError(kind: .malformedStatusLine) }
+    private static func parseStatusLine(_ bytes: UnsafeRawBufferPointer) throws -> (HTTPResponse.Status, Bool) {
+        guard bytes.count >= 12, bytes[0..<7].elementsEqual("HTTP/1.".utf8), bytes[8] == 0x20 else {
+            if bytes.count >= 5, bytes[0..<5].elementsEqual("HTTP/".utf8) {
+                throw UpstreamProtocolError(kind: .unsupportedVersion)
+            }
+            throw UpstreamProtocolError(kind: .malformedStatusLine)
+        }
         let isHTTP10: Bool
         switch bytes[7] {
         case UInt8(ascii: "0"): isHTTP10 = true
@@ -380,8 +452,8 @@ struct ResponseParser {
         var reason = ""
         if bytes.count > 12 {
             guard bytes[12] == 0x20 else { throw UpstreamProtocolError(kind: .malformedStatusLine) }
-            let phrase = bytes[13...]
-            guard phrase.allSatisfy({ $0 == 0x09 || ($0 >= 0x20 && $0 != 0x7F) }) else {
+            let phrase = UnsafeRawBufferPointer(rebasing: bytes[13...])
+            for byte in phrase where byte != 0x09 && (byte < 0x20 || byte == 0x7F) {
                 throw UpstreamProtocolError(kind: .malformedStatusLine)
             }
             reason = String(decoding: phrase, as: UTF8.self)
@@ -389,24 +461,16 @@ struct ResponseParser {
         return (HTTPResponse.Status(code: code, reasonPhrase: reason), isHTTP10)
     }
 
-    /// `field-name ":" OWS field-value OWS`, with a token name and no space before the colon.
+    /// `field-name ":" OWS field-value OWS` (a trailer line), a token name with no space
+    /// before the colon.
     static func parseField(_ line: ByteBuffer) throws -> HTTPField {
-        let view = line.readableBytesView
-        guard let colon = view.firstIndex(of: UInt8(ascii: ":")), colon > view.startIndex else {
-            throw UpstreamProtocolError(kind: .malformedHeader)
+        try line.withUnsafeReadableBytes { line in
+            guard let colon = line.firstIndex(of: UInt8(ascii: ":")), colon > 0 else {
+                throw UpstreamProtocolError(kind: .malformedHeader)
+            }
+            let value = try Self.fieldValue(line, after: colon)
+            return HTTPField(name: try Self.fieldName(UnsafeRawBufferPointer(rebasing: line[0..<colon])), value: value)
         }
-        let nameBytes = view[view.startIndex..<colon]
-        guard nameBytes.allSatisfy(Self.isTokenByte) else { throw UpstreamProtocolError(kind: .malformedHeader) }
-        var valueBytes = view[(colon + 1)...]
-        while let first = valueBytes.first, first == 0x20 || first == 0x09 { valueBytes = valueBytes.dropFirst() }
-        while let last = valueBytes.last, last == 0x20 || last == 0x09 { valueBytes = valueBytes.dropLast() }
-        guard valueBytes.allSatisfy({ $0 == 0x09 || ($0 >= 0x20 && $0 != 0x7F) }) else {
-            throw UpstreamProtocolError(kind: .malformedHeader)
-        }
-        guard let name = HTTPField.Name(String(decoding: nameBytes, as: UTF8.self)) else {
-            throw UpstreamProtocolError(kind: .malformedHeader)
-        }
-        return HTTPField(name: name, value: String(decoding: valueBytes, as: UTF8.self))
     }
 
     private static func isTokenByte(_ byte: UInt8) -> Bool {
@@ -421,21 +485,5 @@ struct ResponseParser {
         default:
             return false
         }
-    }
-}
-
-extension String {
-    fileprivate func trimmingCharacters(in set: String) -> String {
-        let bytes = Array(set.utf8)
-        var view = self.utf8[...]
-        while let first = view.first, bytes.contains(first) { view = view.dropFirst() }
-        while let last = view.last, bytes.contains(last) { view = view.dropLast() }
-        return String(view) ?? ""
-    }
-}
-
-extension Substring {
-    fileprivate func trimmingCharacters(in set: String) -> String {
-        String(self).trimmingCharacters(in: set)
     }
 }

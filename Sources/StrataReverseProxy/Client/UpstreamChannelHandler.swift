@@ -19,12 +19,21 @@ struct UpstreamClosedError: Error, CustomStringConvertible {
 }
 
 /// One upstream connection's pipeline end: parses responses, queues their parts for the one task
-/// that holds the connection, reads only when that queue is empty (back-pressure), and enforces
-/// the response-head, idle and total timeouts with one coarse timer.
+/// that holds the connection, holds reads back while that queue is full (back-pressure), and
+/// enforces the response-head, idle and total timeouts with one coarse timer.
+///
+/// The channel reads on its own (`autoRead`) as long as the queue is short, so a small response
+/// costs no change of the socket's event registration; only a holder slower than its upstream
+/// makes it stop reading.
 ///
 /// Runs on the channel's event loop only; ``UpstreamConnection`` reaches it there.
-final class UpstreamChannelHandler: ChannelInboundHandler {
+final class UpstreamChannelHandler: ChannelDuplexHandler {
     typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    /// Parts queued beyond which reading stops until the holder catches up.
+    private static let maxQueuedParts = 4
 
     struct Timeouts {
         var responseHead: TimeAmount
@@ -39,7 +48,8 @@ final class UpstreamChannelHandler: ChannelInboundHandler {
     private var waiter: EventLoopPromise<UpstreamPart?>?
     private var failure: (any Error)?
     private var inputEnded = false
-    private var readPending = false
+    /// A read the channel asked for and that was held back while the queue was full.
+    private var readHeld = false
     private var context: ChannelHandlerContext?
     private var timer: RepeatedTask?
     private let timeouts: Timeouts
@@ -75,10 +85,6 @@ final class UpstreamChannelHandler: ChannelInboundHandler {
         self.context = nil
     }
 
-    func channelActive(context: ChannelHandlerContext) {
-        self.readIfStarved()
-        context.fireChannelActive()
-    }
 
     // MARK: - The holder's side
 
@@ -117,7 +123,7 @@ final class UpstreamChannelHandler: ChannelInboundHandler {
     /// The next part, at once when one is queued.
     func next() -> EventLoopFuture<UpstreamPart?>? {
         if let part = self.parts.popFirst() {
-            if self.parts.isEmpty { self.readIfStarved() }
+            self.readIfStarved()
             return self.completed(part)
         }
         if let failure = self.failure { return self.context?.eventLoop.makeFailedFuture(failure) }
@@ -134,7 +140,7 @@ final class UpstreamChannelHandler: ChannelInboundHandler {
     /// when the caller must wait.
     func poll() -> UpstreamPart?? {
         if let part = self.parts.popFirst() {
-            if self.parts.isEmpty { self.readIfStarved() }
+            self.readIfStarved()
             return .some(part)
         }
         if self.failure == nil && self.inputEnded { return .some(nil) }
@@ -147,12 +153,19 @@ final class UpstreamChannelHandler: ChannelInboundHandler {
 
     // MARK: - Reading
 
+    /// Lets a held read go once the queue is short again.
     private func readIfStarved() {
-        guard let context = self.context, self.parts.isEmpty, !self.readPending, !self.inputEnded,
-            self.failure == nil
-        else { return }
-        self.readPending = true
+        guard self.readHeld, self.parts.count < Self.maxQueuedParts, let context = self.context else { return }
+        self.readHeld = false
         context.read()
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if self.parts.count >= Self.maxQueuedParts {
+            self.readHeld = true
+        } else {
+            context.read()
+        }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -179,8 +192,6 @@ final class UpstreamChannelHandler: ChannelInboundHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        self.readPending = false
-        self.readIfStarved()
         context.fireChannelReadComplete()
     }
 
@@ -226,7 +237,7 @@ final class UpstreamChannelHandler: ChannelInboundHandler {
         if let part = self.parts.popFirst() {
             self.waiter = nil
             waiter.succeed(part)
-            if self.parts.isEmpty { self.readIfStarved() }
+            self.readIfStarved()
         } else if let failure = self.failure {
             self.waiter = nil
             waiter.fail(failure)

@@ -1,0 +1,219 @@
+#!/usr/bin/env bash
+# wrk on loopback through three reverse proxies in front of one upstream, in alternating runs:
+# StrataReverseProxy (ReverseProxyExample, release), nginx proxy_pass (HTTP/1.1, keepalive
+# upstream) and HAProxy (keep-alive both sides, http-reuse always). The upstream is a separate
+# nginx with one worker serving 13 bytes, 100 KiB and a POST sink.
+#
+# For each run: requests/s, p99 latency, the upstream connections the proxy opened during the
+# run (from the upstream's stub_status), and the CPU seconds each process used (proxy,
+# upstream, wrk), to show who saturates.
+#
+#   RUNS=5 DURATION=10s CONNECTIONS=64 scripts/bench-proxy.sh
+#
+# Everything shares this machine's cores: read the figures as ratios from one run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/bench-lib.sh
+RUNS="${RUNS:-5}"
+DURATION="${DURATION:-10s}"
+CONNECTIONS="${CONNECTIONS:-64}"
+THREADS="${THREADS:-2}"
+UPSTREAM_PORT=18190
+STRATA_PORT=18191
+NGINX_PORT=18192
+HAPROXY_PORT=18193
+STATUS_PORT=18194
+
+missing=()
+command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+command -v nginx >/dev/null 2>&1 || missing+=(nginx)
+command -v haproxy >/dev/null 2>&1 || missing+=(haproxy)
+if [ "${#missing[@]}" -gt 0 ]; then apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null; fi
+
+swift build -c release --product ReverseProxyExample >/dev/null 2>&1
+
+work="$(mktemp -d)"
+pids=()
+cleanup() {
+    kill "${pids[@]}" 2>/dev/null || true
+    [ -f "$work/upstream.pid" ] && kill "$(cat "$work/upstream.pid")" 2>/dev/null || true
+    [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null || true
+    wait 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+mkdir -p "$work/www" "$work/tmp"
+printf 'Hello, World!' >"$work/www/13"
+head -c 102400 /dev/zero | tr '\0' 'a' >"$work/www/100k"
+head -c 65536 /dev/zero | tr '\0' 'b' >"$work/body"
+cat >"$work/post.lua" <<LUA
+local f = io.open("$work/body", "rb")
+wrk.method = "POST"
+wrk.body = f:read("*a")
+f:close()
+wrk.headers["Content-Type"] = "application/octet-stream"
+LUA
+
+common_nginx="error_log $work/nginx-error.log crit; events { worker_connections 4096; }"
+cat >"$work/upstream.conf" <<CONF
+worker_processes 1;
+pid $work/upstream.pid;
+$common_nginx
+http {
+    access_log off;
+    client_body_temp_path $work/tmp/up-body;
+    proxy_temp_path $work/tmp/up-proxy;
+    keepalive_requests 1000000;
+    keepalive_timeout 300s;
+    server {
+        listen 127.0.0.1:$UPSTREAM_PORT backlog=4096;
+        root $work/www;
+        default_type application/octet-stream;
+        location = /post { client_body_buffer_size 128k; return 200 "ok"; }
+    }
+    server {
+        listen 127.0.0.1:$STATUS_PORT;
+        location / { stub_status; }
+    }
+}
+CONF
+cat >"$work/nginx.conf" <<CONF
+worker_processes $(nproc);
+pid $work/nginx.pid;
+$common_nginx
+http {
+    access_log off;
+    client_body_temp_path $work/tmp/body;
+    proxy_temp_path $work/tmp/proxy;
+    keepalive_requests 1000000;
+    upstream backend { server 127.0.0.1:$UPSTREAM_PORT; keepalive 256; keepalive_requests 1000000; }
+    server {
+        listen 127.0.0.1:$NGINX_PORT backlog=4096;
+        client_max_body_size 1m;
+        location / {
+            proxy_pass http://backend;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+    }
+}
+CONF
+cat >"$work/haproxy.cfg" <<CONF
+global
+    nbthread $(nproc)
+    maxconn 4000
+defaults
+    mode http
+    option http-keep-alive
+    http-reuse always
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+frontend front
+    bind 127.0.0.1:$HAPROXY_PORT
+    default_backend back
+backend back
+    server upstream 127.0.0.1:$UPSTREAM_PORT
+CONF
+
+nginx -c "$work/upstream.conf"
+nginx -c "$work/nginx.conf"
+haproxy -f "$work/haproxy.cfg" >"$work/haproxy.log" 2>&1 &
+pids+=($!)
+haproxy_pid=$!
+.build/release/ReverseProxyExample --listen "127.0.0.1:$STRATA_PORT" --upstream "http://127.0.0.1:$UPSTREAM_PORT" \
+    --max-body 1048576 >"$work/strata.log" 2>&1 &
+pids+=($!)
+strata_pid=$!
+for port in "$UPSTREAM_PORT" "$STRATA_PORT" "$NGINX_PORT" "$HAPROXY_PORT"; do
+    for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/13" >/dev/null && break; sleep 0.1; done
+done
+sleep 0.5
+nginx_master="$(cat "$work/nginx.pid")"
+upstream_master="$(cat "$work/upstream.pid")"
+
+# The pids whose CPU counts as each proxy's (nginx: its workers).
+proxy_pids() {
+    case "$1" in
+    strata) echo "$strata_pid" ;;
+    nginx) pgrep -P "$nginx_master" | tr '\n' ' ' ;;
+    haproxy) echo "$haproxy_pid" ;;
+    esac
+}
+# Clock ticks of user + system time of the given pids.
+ticks() {
+    local total=0 pid
+    for pid in "$@"; do
+        [ -r "/proc/$pid/stat" ] || continue
+        total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
+    done
+    echo "$total"
+}
+accepts() { curl -fs "http://127.0.0.1:$STATUS_PORT/" | awk 'NR == 3 {print $1}'; }
+hz="$(getconf CLK_TCK)"
+
+# Prints "rps p99_ms upstream_connections proxy_cpu_s upstream_cpu_s wrk_cpu_s".
+run_wrk() {
+    local name="$1" port="$2" path="$3" script="$4" output
+    local ppids upids before_p before_u before_a wrk_time
+    ppids="$(proxy_pids "$name")"
+    upids="$(pgrep -P "$upstream_master" | tr '\n' ' ')"
+    # shellcheck disable=SC2086
+    before_p="$(ticks $ppids)"
+    # shellcheck disable=SC2086
+    before_u="$(ticks $upids)"
+    before_a="$(accepts)"
+    local args=(-t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency)
+    [ -n "$script" ] && args+=(-s "$script")
+    output="$( { /usr/bin/time -f 'wrkcpu %U %S' wrk "${args[@]}" "http://127.0.0.1:$port$path"; } 2>&1)"
+    local rps p99 opened pcpu ucpu
+    rps="$(awk '/Requests\/sec/ {print $2}' <<<"$output")"
+    p99="$(awk '$1 == "99%" {v=$2; if (v ~ /us$/) {sub("us","",v); v=v/1000} else if (v ~ /ms$/) {sub("ms","",v)} else if (v ~ /s$/) {sub("s","",v); v=v*1000}; print v}' <<<"$output")"
+    wrk_time="$(awk '/^wrkcpu/ {print $2 + $3}' <<<"$output")"
+    opened=$(($(accepts) - before_a - 1))
+    # shellcheck disable=SC2086
+    pcpu="$(awk -v a="$(ticks $ppids)" -v b="$before_p" -v hz="$hz" 'BEGIN {print (a - b) / hz}')"
+    # shellcheck disable=SC2086
+    ucpu="$(awk -v a="$(ticks $upids)" -v b="$before_u" -v hz="$hz" 'BEGIN {print (a - b) / hz}')"
+    echo "$rps $p99 $opened $pcpu $ucpu ${wrk_time:-0}"
+}
+
+bench() {
+    local title="$1" path="$2" script="$3"
+    local key
+    key="$(tr -c 'a-zA-Z0-9' '_' <<<"$title")"
+    echo "== $title: $RUNS alternating runs of wrk -t$THREADS -c$CONNECTIONS -d$DURATION"
+    for name in strata nginx haproxy; do : >"$work/$key.$name"; done
+    # Warm-up: pools filled, caches hot.
+    for port in "$STRATA_PORT" "$NGINX_PORT" "$HAPROXY_PORT"; do
+        wrk -t"$THREADS" -c"$CONNECTIONS" -d2s ${script:+-s "$script"} "http://127.0.0.1:$port$path" >/dev/null
+    done
+    for run in $(seq 1 "$RUNS"); do
+        for entry in "strata $STRATA_PORT" "nginx $NGINX_PORT" "haproxy $HAPROXY_PORT"; do
+            read -r name port <<<"$entry"
+            result="$(run_wrk "$name" "$port" "$path" "$script")"
+            echo "$result" >>"$work/$key.$name"
+            read -r rps p99 opened pcpu ucpu wcpu <<<"$result"
+            printf '  run %d %-8s %9.0f req/s  p99 %7.2f ms  upstream conns opened %4d  cpu s: proxy %5.1f upstream %5.1f wrk %5.1f\n' \
+                "$run" "$name" "$rps" "$p99" "$opened" "$pcpu" "$ucpu" "$wcpu"
+        done
+    done
+    local s_rps s_p99
+    s_rps="$(cut -d' ' -f1 "$work/$key.strata" | median)"
+    s_p99="$(cut -d' ' -f2 "$work/$key.strata" | median)"
+    for peer in nginx haproxy; do
+        local p_rps p_p99 paired
+        p_rps="$(cut -d' ' -f1 "$work/$key.$peer" | median)"
+        p_p99="$(cut -d' ' -f2 "$work/$key.$peer" | median)"
+        paired="$(paste -d' ' "$work/$key.strata" "$work/$key.$peer" | awk '{print $1/$7}' | median)"
+        printf '  median strata %.0f req/s p99 %.2f ms | %s %.0f req/s p99 %.2f ms | ratio %.3f (paired %.3f), p99 ratio %.3f\n' \
+            "$s_rps" "$s_p99" "$peer" "$p_rps" "$p_p99" "$(awk -v a="$s_rps" -v b="$p_rps" 'BEGIN {print a/b}')" \
+            "$paired" "$(awk -v a="$s_p99" -v b="$p_p99" 'BEGIN {print a/b}')"
+    done
+}
+
+echo "machine: $(nproc) cores, $(uname -r); proxies, upstream and wrk share them"
+bench "GET 13 bytes" "/13" ""
+bench "GET 100 KiB" "/100k" ""
+bench "POST 64 KiB" "/post" "$work/post.lua"
