@@ -16,11 +16,22 @@ enum HeaderRules {
 
     /// Whether `name` is hop-by-hop by definition (RFC 9110 §7.6.1), `Proxy-*` included.
     static func isHopByHop(_ name: HTTPField.Name) -> Bool {
-        switch name.canonicalName {
-        case "connection", "keep-alive", "te", "trailer", "transfer-encoding", "upgrade", "proxy-connection":
-            return true
-        default:
-            return name.canonicalName.hasPrefix("proxy-")
+        // Dispatch on the first byte and the length first: most fields are none of these.
+        let canonical = name.canonicalName
+        let bytes = canonical.utf8
+        switch bytes.first {
+        case UInt8(ascii: "c"): return bytes.count == 10 && canonical == "connection"
+        case UInt8(ascii: "k"): return bytes.count == 10 && canonical == "keep-alive"
+        case UInt8(ascii: "t"):
+            switch bytes.count {
+            case 2: return canonical == "te"
+            case 7: return canonical == "trailer"
+            case 17: return canonical == "transfer-encoding"
+            default: return false
+            }
+        case UInt8(ascii: "u"): return bytes.count == 7 && canonical == "upgrade"
+        case UInt8(ascii: "p"): return canonical.hasPrefix("proxy-")
+        default: return false
         }
     }
 
