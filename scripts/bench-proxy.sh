@@ -44,6 +44,9 @@ cleanup() {
 trap cleanup EXIT
 
 mkdir -p "$work/www" "$work/tmp"
+# nginx's workers run unprivileged: they must read the files and write their temp files.
+chmod 755 "$work" "$work/www"
+chmod 777 "$work/tmp"
 printf 'Hello, World!' >"$work/www/13"
 head -c 102400 /dev/zero | tr '\0' 'a' >"$work/www/100k"
 head -c 65536 /dev/zero | tr '\0' 'b' >"$work/body"
@@ -129,6 +132,16 @@ strata_pid=$!
 for port in "$UPSTREAM_PORT" "$STRATA_PORT" "$NGINX_PORT" "$HAPROXY_PORT"; do
     for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/13" >/dev/null && break; sleep 0.1; done
 done
+# Every proxy must answer each path right before anything is measured.
+for port in "$STRATA_PORT" "$NGINX_PORT" "$HAPROXY_PORT"; do
+    for check in "/13 13" "/100k 102400"; do
+        read -r path size <<<"$check"
+        got="$(curl -s -o /dev/null -w '%{http_code} %{size_download}' "http://127.0.0.1:$port$path")"
+        [ "$got" = "200 $size" ] || { echo "port $port $path answered '$got', not '200 $size'" >&2; exit 1; }
+    done
+    got="$(curl -s -o /dev/null -w '%{http_code}' --data-binary @"$work/body" "http://127.0.0.1:$port/post")"
+    [ "$got" = "200" ] || { echo "port $port POST /post answered $got" >&2; exit 1; }
+done
 sleep 0.5
 nginx_master="$(cat "$work/nginx.pid")"
 upstream_master="$(cat "$work/upstream.pid")"
@@ -167,6 +180,11 @@ run_wrk() {
     local args=(-t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency)
     [ -n "$script" ] && args+=(-s "$script")
     output="$( { /usr/bin/time -f 'wrkcpu %U %S' wrk "${args[@]}" "http://127.0.0.1:$port$path"; } 2>&1)"
+    if grep -q 'Non-2xx' <<<"$output"; then
+        echo "$name answered errors during the run:" >&2
+        echo "$output" >&2
+        exit 1
+    fi
     local rps p99 opened pcpu ucpu
     rps="$(awk '/Requests\/sec/ {print $2}' <<<"$output")"
     p99="$(awk '$1 == "99%" {v=$2; if (v ~ /us$/) {sub("us","",v); v=v/1000} else if (v ~ /ms$/) {sub("ms","",v)} else if (v ~ /s$/) {sub("s","",v); v=v*1000}; print v}' <<<"$output")"

@@ -1,5 +1,6 @@
 import Foundation
 import HTTPTypes
+import InMemoryTracing
 import Logging
 import NIOCore
 import Strata
@@ -9,6 +10,7 @@ import StrataTestSupport
 import StrataTesting
 import Synchronization
 import Testing
+import Tracing
 
 /// Paths, hooks, hop-by-hop fields, forwarding fields and error answers, over real sockets.
 @Suite struct BasicsTests {
@@ -197,6 +199,24 @@ import Testing
                         port: port))
                 #expect(echoed(chunked.body)["body"] == ["abcde"])
                 #expect(echoed(chunked.body)["transfer-encoding"] == ["chunked"])
+            }
+        }
+    }
+
+    @Test func eachAttemptIsAClientSpanWhoseContextTheUpstreamReceives() async throws {
+        let tracer = InMemoryTracer()
+        try await withEchoUpstream { upstream in
+            try await withProxy(try configuration(upstream), tracer: tracer) { port, _ in
+                let response = try #require(try await rawRequest("GET /traced HTTP/1.1\r\nHost: a\r\n\r\n", port: port))
+                let span = try #require(tracer.finishedSpans.first)
+                #expect(span.kind == .client)
+                #expect(span.operationName == "GET")
+                #expect(span.attributes["http.response.status_code"]?.toSpanAttribute() == .int64(200))
+                #expect(span.attributes["url.path"]?.toSpanAttribute() == .string("/traced"))
+                // The span's identity went upstream in the request's fields.
+                let sent = echoed(response.body)
+                #expect(sent[InMemoryTracer.spanIDKey] == [span.spanContext.spanID])
+                #expect(sent[InMemoryTracer.traceIDKey] == [span.spanContext.traceID])
             }
         }
     }

@@ -7,6 +7,7 @@ import StrataReverseProxy
 import StrataServer
 import StrataTestSupport
 import StrataTesting
+import Tracing
 
 let quietLogger: Logger = {
     var logger = Logger(label: "strata.test.proxy")
@@ -22,11 +23,12 @@ func withProxy<Result: Sendable>(
     errorHandler: ReverseProxy<BasicContext>.ErrorHandler? = nil,
     runService: Bool = false,
     logger: Logger = quietLogger,
+    tracer: (any Tracer)? = nil,
     _ body: @Sendable (Int, ReverseProxy<BasicContext>) async throws -> Result
 ) async throws -> Result {
     let proxy = try ReverseProxy<BasicContext>(
         configuration: configuration, rewrite: rewrite, modifyResponse: modifyResponse, errorHandler: errorHandler,
-        logger: logger)
+        logger: logger, tracer: tracer)
     let service = runService ? Task { try await proxy.run() } : nil
     defer { service?.cancel() }
     let server = try HTTPServerConfiguration(maxRequestBodySize: 4 << 30, requestBodyTimeout: .seconds(120))

@@ -6,6 +6,7 @@ import NIOPosix
 public import ServiceLifecycle
 public import Strata
 import Synchronization
+public import Tracing
 
 /// A streaming reverse proxy: a responder that forwards each request to one of its upstreams.
 ///
@@ -35,6 +36,8 @@ public final class ReverseProxy<Context: MiddlewareContext>: HTTPResponder, Serv
     private let random: RandomSource
     private let logger: Logger
     private let settings: UpstreamPool.Settings
+    /// `nil` when tracing is off (the no-op tracer): no span is made at all.
+    private let tracer: (any Tracer)?
 
     struct Hooks: Sendable {
         var rewrite: Rewrite?
@@ -51,14 +54,20 @@ public final class ReverseProxy<Context: MiddlewareContext>: HTTPResponder, Serv
     ///   - errorHandler: Answers failures; the default answers 502, 503 or 504 with a short
     ///     body and logs the cause.
     ///   - logger: For the proxy's own events (health changes, checks).
+    ///   - tracer: Makes a client span per upstream attempt and injects its context into the
+    ///     outbound fields (W3C `traceparent` with an OpenTelemetry tracer). Defaults to the
+    ///     bootstrapped `InstrumentationSystem.tracer`, read once here.
     public init(
         configuration: ReverseProxyConfiguration,
         rewrite: Rewrite? = nil,
         modifyResponse: ModifyResponse? = nil,
         errorHandler: ErrorHandler? = nil,
-        logger: Logger = Logger(label: "strata.proxy")
+        logger: Logger = Logger(label: "strata.proxy"),
+        tracer: (any Tracer)? = nil
     ) throws {
         try configuration.validate()
+        let tracer = tracer ?? InstrumentationSystem.tracer
+        self.tracer = tracer is NoOpTracer ? nil : tracer
         self.configuration = configuration
         self.hooks = Hooks(rewrite: rewrite, modifyResponse: modifyResponse, errorHandler: errorHandler)
         self.random = RandomSource(seed: configuration.randomSeed)
@@ -395,6 +404,44 @@ public final class ReverseProxy<Context: MiddlewareContext>: HTTPResponder, Serv
         node.active.add(1, ordering: .relaxed)
         node.requests.add(1, ordering: .relaxed)
         let started = NIODeadline.now()
+        guard let tracer = self.tracer else {
+            return await self.attempt(
+                node: node, admission: admission, proxyRequest: proxyRequest, body: body, upgrade: upgrade,
+                teTrailers: teTrailers, context: context, mayRetryStatus: mayRetryStatus, started: started, span: nil)
+        }
+        let span = tracer.startSpan(
+            proxyRequest.outbound.method.rawValue, context: ServiceContext.current ?? .topLevel, ofKind: .client)
+        span.attributes["http.request.method"] = proxyRequest.outbound.method.rawValue
+        span.attributes["server.address"] = node.upstream.description
+        span.attributes["url.path"] = proxyRequest.outbound.path ?? "/"
+        let result = await self.attempt(
+            node: node, admission: admission, proxyRequest: proxyRequest, body: body, upgrade: upgrade,
+            teTrailers: teTrailers, context: context, mayRetryStatus: mayRetryStatus, started: started, span: span)
+        switch result {
+        case .response(let response), .retryableStatus(let response, _):
+            span.attributes["http.response.status_code"] = Int(response.status.code)
+            if response.status.code >= 500 { span.setStatus(SpanStatus(code: .error)) }
+        case .failed(let error, _):
+            span.attributes["error.type"] = error.kind.rawValue
+            span.recordError(error)
+            span.setStatus(SpanStatus(code: .error))
+        }
+        span.end()
+        return result
+    }
+
+    private func attempt(
+        node: UpstreamNode,
+        admission: Admission,
+        proxyRequest: ProxyRequest,
+        body: OutboundBody,
+        upgrade: String?,
+        teTrailers: Bool,
+        context: Context,
+        mayRetryStatus: Bool,
+        started: NIODeadline,
+        span: (any Span)?
+    ) async -> AttemptResult {
         let eventLoop = MultiThreadedEventLoopGroup.currentEventLoop ?? self.configuration.eventLoopGroup.any()
         let connection: UpstreamConnection
         var reused: Bool
@@ -418,7 +465,7 @@ public final class ReverseProxy<Context: MiddlewareContext>: HTTPResponder, Serv
                 do {
                     return try await self.exchange(
                         lease: lease, proxyRequest: proxyRequest, body: body, upgrade: upgrade, teTrailers: teTrailers,
-                        started: started, context: context, mayRetryStatus: mayRetryStatus)
+                        started: started, context: context, mayRetryStatus: mayRetryStatus, span: span)
                 } catch let error as StaleConnectionError where reused && body.isReplayable {
                     _ = error
                     lease.finish(reusable: false)
@@ -463,7 +510,8 @@ public final class ReverseProxy<Context: MiddlewareContext>: HTTPResponder, Serv
         teTrailers: Bool,
         started: NIODeadline,
         context: Context,
-        mayRetryStatus: Bool
+        mayRetryStatus: Bool,
+        span: (any Span)?
     ) async throws -> AttemptResult {
         let connection = lease.connection
         let node = lease.node
@@ -480,6 +528,9 @@ public final class ReverseProxy<Context: MiddlewareContext>: HTTPResponder, Serv
         let isHead = outbound.method == .head
         var fields = outbound.headerFields
         fields[HeaderRules.host] = nil
+        if let span, let tracer = self.tracer {
+            tracer.inject(span.context, into: &fields, using: HTTPFieldsInjector())
+        }
         let total = self.configuration.timeouts.total.map { TimeAmount($0) }
         try await connection.beginExchange(isHead: isHead, upgrades: upgrade != nil, total: total)
 
@@ -692,4 +743,12 @@ struct ExchangeError: Error {
 /// A reused connection turned out closed before any answer.
 struct StaleConnectionError: Error, CustomStringConvertible {
     var description: String { "the upstream closed the connection before answering" }
+}
+
+/// Writes trace context (`traceparent`, `tracestate`, …) into outbound header fields.
+struct HTTPFieldsInjector: Injector {
+    func inject(_ value: String, forKey key: String, into fields: inout HTTPFields) {
+        guard let name = HTTPField.Name(key) else { return }
+        fields[name] = value
+    }
 }
