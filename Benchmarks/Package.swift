@@ -33,6 +33,7 @@ let package = Package(
                 .product(name: "StrataRedis", package: "Strata"),
                 .product(name: "StrataSessions", package: "Strata"),
                 .product(name: "StrataRateLimit", package: "Strata"),
+                .product(name: "StrataReverseProxy", package: "Strata"),
                 .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

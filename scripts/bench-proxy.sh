@@ -4,6 +4,10 @@
 # upstream) and HAProxy (keep-alive both sides, http-reuse always). The upstream is a separate
 # nginx with one worker serving 13 bytes, 100 KiB and a POST sink.
 #
+# The 13-byte run also measures two floors, in the same alternation: StrataServer alone
+# (HelloExample answering 13 bytes from memory: the server half of our proxy, with no upstream)
+# and the upstream alone (nginx, no proxy in front).
+#
 # For each run: requests/s, p99 latency, the upstream connections the proxy opened during the
 # run (from the upstream's stub_status), and the CPU seconds each process used (proxy,
 # upstream, wrk), to show who saturates.
@@ -23,6 +27,7 @@ STRATA_PORT=18191
 NGINX_PORT=18192
 HAPROXY_PORT=18193
 STATUS_PORT=18194
+SERVER_PORT=18195
 
 missing=()
 command -v wrk >/dev/null 2>&1 || missing+=(wrk)
@@ -31,6 +36,7 @@ command -v haproxy >/dev/null 2>&1 || missing+=(haproxy)
 if [ "${#missing[@]}" -gt 0 ]; then apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null; fi
 
 swift build -c release --product ReverseProxyExample >/dev/null 2>&1
+swift build -c release --product HelloExample >/dev/null 2>&1
 
 work="$(mktemp -d)"
 pids=()
@@ -129,6 +135,10 @@ haproxy_pid=$!
     --max-body 1048576 >"$work/strata.log" 2>&1 &
 pids+=($!)
 strata_pid=$!
+.build/release/HelloExample --port "$SERVER_PORT" >"$work/server.log" 2>&1 &
+pids+=($!)
+server_pid=$!
+for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$SERVER_PORT/" >/dev/null && break; sleep 0.1; done
 for port in "$UPSTREAM_PORT" "$STRATA_PORT" "$NGINX_PORT" "$HAPROXY_PORT"; do
     for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/13" >/dev/null && break; sleep 0.1; done
 done
@@ -152,6 +162,8 @@ proxy_pids() {
     strata) echo "$strata_pid" ;;
     nginx) pgrep -P "$nginx_master" | tr '\n' ' ' ;;
     haproxy) echo "$haproxy_pid" ;;
+    server) echo "$server_pid" ;;
+    upstream) pgrep -P "$upstream_master" | tr '\n' ' ' ;;
     esac
 }
 # Clock ticks of user + system time of the given pids.
@@ -198,19 +210,21 @@ run_wrk() {
 }
 
 bench() {
-    local title="$1" path="$2" script="$3"
+    local title="$1" path="$2" script="$3" floors="${4:-}"
     local key
     key="$(tr -c 'a-zA-Z0-9' '_' <<<"$title")"
     echo "== $title: $RUNS alternating runs of wrk -t$THREADS -c$CONNECTIONS -d$DURATION"
-    for name in strata nginx haproxy; do : >"$work/$key.$name"; done
+    local entries=("strata $STRATA_PORT $path" "nginx $NGINX_PORT $path" "haproxy $HAPROXY_PORT $path")
+    [ -n "$floors" ] && entries+=("server $SERVER_PORT /" "upstream $UPSTREAM_PORT $path")
+    for entry in "${entries[@]}"; do : >"$work/$key.${entry%% *}"; done
     # Warm-up: pools filled, caches hot.
     for port in "$STRATA_PORT" "$NGINX_PORT" "$HAPROXY_PORT"; do
         wrk -t"$THREADS" -c"$CONNECTIONS" -d2s ${script:+-s "$script"} "http://127.0.0.1:$port$path" >/dev/null
     done
     for run in $(seq 1 "$RUNS"); do
-        for entry in "strata $STRATA_PORT" "nginx $NGINX_PORT" "haproxy $HAPROXY_PORT"; do
-            read -r name port <<<"$entry"
-            result="$(run_wrk "$name" "$port" "$path" "$script")"
+        for entry in "${entries[@]}"; do
+            read -r name port target <<<"$entry"
+            result="$(run_wrk "$name" "$port" "$target" "$script")"
             echo "$result" >>"$work/$key.$name"
             read -r rps p99 opened pcpu ucpu wcpu <<<"$result"
             printf '  run %d %-8s %9.0f req/s  p99 %7.2f ms  upstream conns opened %4d  cpu s: proxy %5.1f upstream %5.1f wrk %5.1f\n' \
@@ -229,9 +243,17 @@ bench() {
             "$s_rps" "$s_p99" "$peer" "$p_rps" "$p_p99" "$(awk -v a="$s_rps" -v b="$p_rps" 'BEGIN {print a/b}')" \
             "$paired" "$(awk -v a="$s_p99" -v b="$p_p99" 'BEGIN {print a/b}')"
     done
+    if [ -n "$floors" ]; then
+        local server upstream nginx
+        server="$(cut -d' ' -f1 "$work/$key.server" | median)"
+        upstream="$(cut -d' ' -f1 "$work/$key.upstream" | median)"
+        nginx="$(cut -d' ' -f1 "$work/$key.nginx" | median)"
+        printf '  floors: StrataServer alone %.0f req/s (%.3f x nginx proxy), upstream alone %.0f req/s\n' \
+            "$server" "$(awk -v a="$server" -v b="$nginx" 'BEGIN {print a/b}')" "$upstream"
+    fi
 }
 
 echo "machine: $(nproc) cores, $(uname -r); proxies, upstream and wrk share them"
-bench "GET 13 bytes" "/13" ""
+bench "GET 13 bytes" "/13" "" floors
 bench "GET 100 KiB" "/100k" ""
 bench "POST 64 KiB" "/post" "$work/post.lua"

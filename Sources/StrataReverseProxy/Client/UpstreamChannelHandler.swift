@@ -85,7 +85,6 @@ final class UpstreamChannelHandler: ChannelDuplexHandler {
         self.context = nil
     }
 
-
     // MARK: - The holder's side
 
     /// A request is about to be written.

@@ -347,7 +347,7 @@ public final class ReverseProxy<Context: MiddlewareContext>: HTTPResponder, Serv
         guard let upgrade = head.headerFields[.upgrade],
             head.headerFields.containsListElement("upgrade", in: .connection)
         else { return nil }
-        let tokens = upgrade.split(separator: ",").map { $0.trimmingOWS() }.filter {
+        let tokens = HeaderRules.listTokens(upgrade).filter {
             self.configuration.allowH2CUpgrade || !$0.equalsIgnoringASCIICase("h2c")
         }
         return tokens.isEmpty ? nil : tokens.joined(separator: ", ")
@@ -707,7 +707,7 @@ public final class ReverseProxy<Context: MiddlewareContext>: HTTPResponder, Serv
         let chosen = (response.headerFields[.upgrade] ?? "")[...].trimmingOWS()
         let matches =
             !chosen.isEmpty
-            && requested.split(separator: ",").contains { $0.trimmingOWS().equalsIgnoringASCIICase(chosen) }
+            && HeaderRules.listTokens(requested).contains { $0.equalsIgnoringASCIICase(chosen) }
         var valid = matches && response.headerFields.containsListElement("upgrade", in: .connection)
         if valid, chosen.equalsIgnoringASCIICase("websocket") {
             let key = proxyRequest.outbound.headerFields[HeaderRules.secWebSocketKey] ?? ""
