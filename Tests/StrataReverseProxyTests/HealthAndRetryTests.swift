@@ -162,6 +162,26 @@ import Testing
         }
     }
 
+    @Test func aHostNameIsReResolvedIntoOneUpstreamPerAddress() async throws {
+        let upstream = try await RawUpstream.healthy(body: "resolved")
+        defer { Task { await upstream.stop() } }
+        var configuration = ReverseProxyConfiguration(upstreams: [
+            try Upstream("http://localhost:\(upstream.port)/base")
+        ])
+        configuration.resolveInterval = .milliseconds(100)
+        try await withProxy(configuration, runService: true) { port, proxy in
+            // localhost is 127.0.0.1 (and ::1 where the host has it): each address is a node.
+            #expect(
+                await eventually { proxy.status().contains { $0.upstream == "http://127.0.0.1:\(upstream.port)/base" } }
+            )
+            let response = try await Self.get(port, "/x")
+            #expect(response.status == 200)
+            #expect(response.body == "resolved")
+            // The name stays the Host, and the base path stays.
+            #expect(upstream.allReceived.contains("GET /base/x HTTP/1.1\r\nHost: localhost:\(upstream.port)\r\n"))
+        }
+    }
+
     @Test func everyUpstreamDownIs503() async throws {
         var configuration = try configuration(try RedisServerProcess.freePort(), try RedisServerProcess.freePort())
         configuration.passiveHealthCheck = PassiveHealthCheck(maxFailures: 1, ejectFor: .seconds(60))

@@ -184,6 +184,39 @@ import Testing
         }
     }
 
+    @Test func anIdleTunnelIsClosedAtTheTunnelIdleTimeout() async throws {
+        // A WebSocket upstream that completes the handshake, echoes one message's bytes, then
+        // says nothing more.
+        let upstream = try await RawUpstream.start { pending, _ in
+            if pending == "ping" { return .reply("pong") }
+            guard pending.hasCompleteRequest else { return .wait }
+            let accept = Base64.encode(
+                SHA1.hash(Array("dGhlIHNhbXBsZSBub25jZQ==258EAFA5-E914-47DA-95CA-C5AB0DC85B11".utf8)))
+            return .reply(
+                "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+                    + "Sec-WebSocket-Accept: \(accept)\r\n\r\n")
+        }
+        defer { Task { await upstream.stop() } }
+        var configuration = try configuration(upstream.port)
+        configuration.timeouts.tunnelIdle = .milliseconds(300)
+        try await withProxy(configuration) { port, _ in
+            let text = try await RawHTTPClient.withConnection(port: port) { client in
+                try await client.send(
+                    "GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+                        + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+                let head = try await client.read(until: { $0.contains("\r\n\r\n") })
+                try await client.send("ping")
+                let echoed = try await client.read(until: { $0.contains("pong") })
+                // Then nothing either way: the proxy closes the tunnel (a read ends, not times out).
+                let rest = try await client.readUntilClose(timeout: .seconds(20))
+                return head + echoed + rest
+            }
+            #expect(text.hasPrefix("HTTP/1.1 101 Switching Protocols"))
+            #expect(text.hasSuffix("pong"))
+            #expect(upstream.allReceived.hasSuffix("ping"))
+        }
+    }
+
     @Test func anH2CUpgradeIsNotForwarded() async throws {
         try await withEchoUpstream { upstream in
             try await withProxy(try configuration(upstream)) { port, _ in

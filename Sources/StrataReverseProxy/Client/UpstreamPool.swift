@@ -1,3 +1,4 @@
+import CoreMetrics
 import NIOCore
 import Synchronization
 
@@ -37,10 +38,18 @@ final class UpstreamPool: Sendable {
     let upstream: Upstream
     let settings: Settings
     private let state = Mutex(State())
+    /// Open connections, recorded when one opens or closes (never per request).
+    private let openGauge: Gauge
 
     init(upstream: Upstream, settings: Settings) {
         self.upstream = upstream
         self.settings = settings
+        self.openGauge = Gauge(
+            label: "strata_proxy_pool_connections", dimensions: [("upstream", upstream.description)])
+    }
+
+    private func recordOpen() {
+        self.openGauge.record(self.state.withLock { $0.open })
     }
 
     /// Open connections, idle ones included.
@@ -109,7 +118,9 @@ final class UpstreamPool: Sendable {
             connection.channel.closeFuture.whenComplete { [weak self] _ in
                 connection.isClosed.store(true, ordering: .releasing)
                 self?.closed(connection)
+                self?.recordOpen()
             }
+            self.recordOpen()
             return connection
         } catch {
             self.slotFreed()

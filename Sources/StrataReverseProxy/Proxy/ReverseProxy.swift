@@ -8,6 +8,12 @@ public import Strata
 import Synchronization
 public import Tracing
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// A streaming reverse proxy: a responder that forwards each request to one of its upstreams.
 ///
 /// Use it as the whole app or as a route's handler; any Strata middleware in front of it works
@@ -32,6 +38,8 @@ public final class ReverseProxy<Context: MiddlewareContext>: HTTPResponder, Serv
     let configuration: ReverseProxyConfiguration
     private let hooks: Hooks
     private let upstreamSet: Mutex<UpstreamSet>
+    /// The upstreams as given, before any re-resolution expanded their names.
+    private let declared: Mutex<[Upstream]>
     private let counter = Atomic<UInt64>(0)
     private let random: RandomSource
     private let logger: Logger
@@ -89,14 +97,23 @@ public final class ReverseProxy<Context: MiddlewareContext>: HTTPResponder, Serv
             limits: ResponseParserLimits(maxHeadSize: configuration.maxResponseHeadSize)
         )
         self.upstreamSet = Mutex(UpstreamSet(nodes: [], needsRing: false))
-        self.update(upstreams: configuration.upstreams)
+        self.declared = Mutex(configuration.upstreams)
+        self.apply(configuration.upstreams)
     }
 
     // MARK: - Upstreams
 
     /// Replaces the upstream set. Upstreams that stay keep their connections, health and
     /// counters; those that leave finish their requests in flight and close.
+    ///
+    /// With ``ReverseProxyConfiguration/resolveInterval`` set, host names in `upstreams` are
+    /// expanded into their addresses at the next resolution.
     public func update(upstreams: [Upstream]) {
+        self.declared.withLock { $0 = upstreams }
+        self.apply(upstreams)
+    }
+
+    private func apply(_ upstreams: [Upstream]) {
         let needsRing: Bool
         if case .consistentHash = self.configuration.loadBalancing { needsRing = true } else { needsRing = false }
         let removed = self.upstreamSet.withLock { current -> [UpstreamNode] in
@@ -133,16 +150,81 @@ public final class ReverseProxy<Context: MiddlewareContext>: HTTPResponder, Serv
 
     // MARK: - Service
 
-    /// Runs the active health checks until graceful shutdown, then closes the pools.
+    /// Runs the active health checks and the re-resolution of host names until graceful
+    /// shutdown, then closes the pools.
     public func run() async throws {
-        if let check = self.configuration.activeHealthCheck {
-            await cancelWhenGracefulShutdown {
-                await self.runHealthChecks(check)
+        await cancelWhenGracefulShutdown {
+            await withTaskGroup(of: Void.self) { group in
+                if let check = self.configuration.activeHealthCheck {
+                    group.addTask { await self.runHealthChecks(check) }
+                }
+                if let interval = self.configuration.resolveInterval {
+                    group.addTask { await self.runResolution(every: interval) }
+                }
+                group.addTask {
+                    // Keeps the service alive when it has nothing else to run.
+                    while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }
+                }
             }
-        } else {
-            try? await gracefulShutdown()
         }
         for node in self.currentSet.nodes { node.pool.shutdown() }
+    }
+
+    private func runResolution(every interval: Duration) async {
+        while !Task.isCancelled {
+            let declared = self.declared.withLock { $0 }
+            var expanded: [Upstream] = []
+            for upstream in declared {
+                guard let (name, port) = upstream.hostName else {
+                    expanded.append(upstream)
+                    continue
+                }
+                let addresses = await Self.resolve(name)
+                if addresses.isEmpty {
+                    // Resolution failed: keep the name, resolved per connection meanwhile.
+                    self.logger.warning("could not resolve an upstream", metadata: ["host": "\(name)"])
+                    expanded.append(upstream)
+                } else {
+                    expanded += addresses.map { Upstream(resolving: upstream, to: $0, port: port) }
+                }
+            }
+            if expanded != self.currentSet.nodes.map(\.upstream) { self.apply(expanded) }
+            try? await Task.sleep(for: interval)
+        }
+    }
+
+    /// The IPv4 and IPv6 addresses of `name` (getaddrinfo, on NIO's blocking-I/O pool), sorted.
+    static func resolve(_ name: String) async -> [String] {
+        (try? await NIOThreadPool.singleton.runIfActive { () -> [String] in
+            var hints = addrinfo()
+            hints.ai_family = AF_UNSPEC
+            hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+            var list: UnsafeMutablePointer<addrinfo>?
+            guard getaddrinfo(name, nil, &hints, &list) == 0 else { return [] }
+            defer { freeaddrinfo(list) }
+            var addresses: Set<String> = []
+            var entry = list
+            while let info = entry?.pointee {
+                if let address = info.ai_addr {
+                    var text = [CChar](repeating: 0, count: 64)
+                    if info.ai_family == AF_INET {
+                        address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { ipv4 in
+                            var raw = ipv4.pointee.sin_addr
+                            _ = inet_ntop(AF_INET, &raw, &text, socklen_t(text.count))
+                        }
+                    } else if info.ai_family == AF_INET6 {
+                        address.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { ipv6 in
+                            var raw = ipv6.pointee.sin6_addr
+                            _ = inet_ntop(AF_INET6, &raw, &text, socklen_t(text.count))
+                        }
+                    }
+                    let string = String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                    if !string.isEmpty { addresses.insert(string) }
+                }
+                entry = info.ai_next
+            }
+            return addresses.sorted()
+        }) ?? []
     }
 
     private func runHealthChecks(_ check: ActiveHealthCheck) async {

@@ -30,7 +30,7 @@ public struct ReverseProxyConfiguration: Sendable {
     /// The most connections open to one upstream; requests beyond wait up to the connect timeout.
     public var maxConnectionsPerUpstream = 512
     /// How long an unused keep-alive connection stays open.
-    public var poolIdleTimeout: Duration = .seconds(30)
+    public var poolIdleTimeout: Duration = .seconds(60)
     /// Responses with a declared length up to this are read whole before they are answered, so
     /// the upstream connection is free at once; longer ones, and those without a length, stream.
     public var responseBufferSize = 32 * 1024
@@ -41,6 +41,11 @@ public struct ReverseProxyConfiguration: Sendable {
     public var allowH2CUpgrade = false
     /// How long to wait for the upstream's `100 Continue` before sending the body anyway.
     public var expectContinueTimeout: Duration = .seconds(1)
+    /// When set, host-name upstreams are resolved (A and AAAA) on this interval while
+    /// ``ReverseProxy/run()`` runs, and each address becomes an upstream of its own (same base
+    /// path, weight and `Host`): the service-discovery seam for names that list several
+    /// instances. `nil` (the default) resolves a name on each new connection instead.
+    public var resolveInterval: Duration?
     /// Seeds the random choices of ``LoadBalancingPolicy/powerOfTwoChoices``, for tests.
     public var randomSeed: UInt64?
     /// The event loops upstream connections run on when a request does not come from one.
@@ -64,6 +69,9 @@ public struct ReverseProxyConfiguration: Sendable {
             ("poolIdleTimeout", self.poolIdleTimeout),
         ] where value <= .zero {
             problems.append("\(name) must be positive")
+        }
+        if let interval = self.resolveInterval, interval <= .zero {
+            problems.append("resolveInterval must be positive")
         }
         if let check = self.activeHealthCheck {
             if check.interval <= .zero || check.timeout <= .zero {

@@ -1,3 +1,5 @@
+import Strata
+
 /// One server the proxy forwards to: an address, an optional base path, and a weight.
 ///
 /// ```swift
@@ -21,6 +23,8 @@ public struct Upstream: Sendable, Hashable, CustomStringConvertible {
     public var weight: Int
     /// The `Host` value for this upstream (`host[:port]`, the port left out when it is 80).
     public let authority: String
+    /// For an upstream made by re-resolution: the host name its address came from.
+    public let resolvedFrom: String?
 
     /// Parses `http://host[:port][/base]`, `host:port`, or `unix:/path/to.sock`.
     ///
@@ -38,6 +42,7 @@ public struct Upstream: Sendable, Hashable, CustomStringConvertible {
             self.address = .unixSocket(path: path)
             self.basePath = ""
             self.authority = "localhost"
+            self.resolvedFrom = nil
             return
         }
         var rest = Substring(url)
@@ -83,11 +88,29 @@ public struct Upstream: Sendable, Hashable, CustomStringConvertible {
         self.basePath = base
         let hostText = host.contains(":") ? "[\(host)]" : host
         self.authority = port == 80 ? hostText : "\(hostText):\(port)"
+        self.resolvedFrom = nil
+    }
+
+    /// One address of a host-name upstream: connects to `address`, keeps the name's `Host`.
+    init(resolving upstream: Upstream, to address: String, port: Int) {
+        self.address = .host(address, port: port)
+        self.basePath = upstream.basePath
+        self.weight = upstream.weight
+        self.authority = upstream.authority
+        if case .host(let name, _) = upstream.address { self.resolvedFrom = name } else { self.resolvedFrom = nil }
+    }
+
+    /// Whether this is a host name (not an IP literal or a socket), so re-resolution applies.
+    var hostName: (name: String, port: Int)? {
+        guard case .host(let host, let port) = self.address, IPAddress(host) == nil else { return nil }
+        return (host, port)
     }
 
     /// The upstream as a URL, which also names it in metrics and on the status page.
     public var description: String {
         switch self.address {
+        case .host(let host, let port) where self.resolvedFrom != nil:
+            "http://\(host.contains(":") ? "[\(host)]" : host):\(port)\(self.basePath)"
         case .host:
             "http://\(self.authority)\(self.basePath)"
         case .unixSocket(let path):
