@@ -3,6 +3,25 @@
 # The median of the numbers on standard input, one per line.
 median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 
+# Prints "requests_per_second p99_milliseconds" from wrk --latency output on standard input.
+wrk_figures() {
+    awk '/Requests\/sec/ {rps = $2}
+        $1 == "99%" {v = $2; if (v ~ /us$/) {sub("us", "", v); v = v / 1000} else if (v ~ /ms$/) {sub("ms", "", v)} else if (v ~ /s$/) {sub("s", "", v); v = v * 1000}; p99 = v}
+        END {print rps, p99}'
+}
+
+# Writes a 64 KiB body and a wrk script that POSTs it, into folder $1 (body, post.lua).
+write_post_script() {
+    head -c 65536 /dev/zero | tr '\0' "${2:-a}" >"$1/body"
+    cat >"$1/post.lua" <<LUA
+local f = io.open("$1/body", "rb")
+wrk.method = "POST"
+wrk.body = f:read("*a")
+f:close()
+wrk.headers["Content-Type"] = "application/octet-stream"
+LUA
+}
+
 # Installs wrk and redis-server when missing, starts a standalone redis-server ($REDIS_PORT),
 # makes a work folder ($work) and a list of server pids ($pids): all stopped and removed on exit.
 bench_start_redis() {

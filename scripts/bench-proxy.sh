@@ -55,14 +55,7 @@ chmod 755 "$work" "$work/www"
 chmod 777 "$work/tmp"
 printf 'Hello, World!' >"$work/www/13"
 head -c 102400 /dev/zero | tr '\0' 'a' >"$work/www/100k"
-head -c 65536 /dev/zero | tr '\0' 'b' >"$work/body"
-cat >"$work/post.lua" <<LUA
-local f = io.open("$work/body", "rb")
-wrk.method = "POST"
-wrk.body = f:read("*a")
-f:close()
-wrk.headers["Content-Type"] = "application/octet-stream"
-LUA
+write_post_script "$work" b
 
 common_nginx="error_log $work/nginx-error.log crit; events { worker_connections 4096; }"
 cat >"$work/upstream.conf" <<CONF
@@ -198,8 +191,7 @@ run_wrk() {
         exit 1
     fi
     local rps p99 opened pcpu ucpu
-    rps="$(awk '/Requests\/sec/ {print $2}' <<<"$output")"
-    p99="$(awk '$1 == "99%" {v=$2; if (v ~ /us$/) {sub("us","",v); v=v/1000} else if (v ~ /ms$/) {sub("ms","",v)} else if (v ~ /s$/) {sub("s","",v); v=v*1000}; print v}' <<<"$output")"
+    read -r rps p99 <<<"$(wrk_figures <<<"$output")"
     wrk_time="$(awk '/^wrkcpu/ {print $2 + $3}' <<<"$output")"
     opened=$(($(accepts) - before_a - 1))
     # shellcheck disable=SC2086

@@ -34,14 +34,7 @@ for port in "$OURS_PORT" "$THEIRS_PORT"; do
     for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/" >/dev/null && break; sleep 0.1; done
 done
 
-head -c 65536 /dev/zero | tr '\0' 'a' >"$work/body"
-cat >"$work/post.lua" <<LUA
-local f = io.open("$work/body", "rb")
-wrk.method = "POST"
-wrk.body = f:read("*a")
-f:close()
-wrk.headers["Content-Type"] = "application/octet-stream"
-LUA
+write_post_script "$work"
 
 # Prints "requests_per_second p99_milliseconds" for one wrk run.
 run_wrk() {
@@ -51,10 +44,7 @@ run_wrk() {
     else
         output="$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$url")"
     fi
-    local rps p99
-    rps="$(awk '/Requests\/sec/ {print $2}' <<<"$output")"
-    p99="$(awk '$1 == "99%" {v=$2; if (v ~ /us$/) {sub("us","",v); v=v/1000} else if (v ~ /ms$/) {sub("ms","",v)} else if (v ~ /s$/) {sub("s","",v); v=v*1000}; print v}' <<<"$output")"
-    echo "$rps $p99"
+    wrk_figures <<<"$output"
 }
 
 

@@ -1,5 +1,6 @@
 import HTTPTypes
 import NIOCore
+import Strata
 
 /// What the upstream connection hands the proxy, in order.
 enum UpstreamPart {
@@ -413,7 +414,7 @@ struct ResponseParser {
 
     /// The field name for `bytes`, which must be a token; registered names are reused.
     private static func fieldName(_ bytes: UnsafeRawBufferPointer) throws -> HTTPField.Name {
-        for byte in bytes where !Self.isTokenByte(byte) { throw UpstreamProtocolError(kind: .malformedHeader) }
+        for byte in bytes where !byte.isHTTPTokenByte { throw UpstreamProtocolError(kind: .malformedHeader) }
         for (text, name) in Self.commonNames where Self.equalsIgnoringCase(bytes, text) { return name }
         guard let name = HTTPField.Name(String(decoding: bytes, as: UTF8.self)) else {
             throw UpstreamProtocolError(kind: .malformedHeader)
@@ -470,20 +471,6 @@ struct ResponseParser {
             }
             let value = try Self.fieldValue(line, after: colon)
             return HTTPField(name: try Self.fieldName(UnsafeRawBufferPointer(rebasing: line[0..<colon])), value: value)
-        }
-    }
-
-    private static func isTokenByte(_ byte: UInt8) -> Bool {
-        switch byte {
-        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-            UInt8(ascii: "0")...UInt8(ascii: "9"):
-            return true
-        case UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"), UInt8(ascii: "%"), UInt8(ascii: "&"),
-            UInt8(ascii: "'"), UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."),
-            UInt8(ascii: "^"), UInt8(ascii: "_"), UInt8(ascii: "`"), UInt8(ascii: "|"), UInt8(ascii: "~"):
-            return true
-        default:
-            return false
         }
     }
 }

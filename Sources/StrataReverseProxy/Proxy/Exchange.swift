@@ -128,7 +128,7 @@ final class Upload: Sendable {
     var completed: Bool { self.state.withLock { $0.completed } }
 
     func start() {
-        let task = Task(executorPreference: EventLoopExecutor(self.connection.eventLoop)) {
+        let task = Task(executorPreference: EventLoopTaskExecutor(self.connection.eventLoop)) {
             await self.run()
         }
         self.state.withLock { $0.task = task }
@@ -202,24 +202,6 @@ final class Upload: Sendable {
             // The upstream has part of a body: nothing more can be said on that connection.
             self.logger.info("request body not forwarded in full", metadata: ["error": "\(error)"])
             self.connection.close()
-        }
-    }
-}
-
-/// Runs tasks on an event loop, like the server does for its connections, so an upload runs on
-/// the thread of its upstream connection.
-final class EventLoopExecutor: TaskExecutor {
-    let eventLoop: any EventLoop
-
-    init(_ eventLoop: any EventLoop) {
-        self.eventLoop = eventLoop
-    }
-
-    func enqueue(_ job: consuming ExecutorJob) {
-        let job = UnownedJob(job)
-        let executor = self.asUnownedTaskExecutor()
-        self.eventLoop.execute {
-            job.runSynchronously(on: executor)
         }
     }
 }

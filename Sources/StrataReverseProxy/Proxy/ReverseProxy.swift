@@ -342,9 +342,10 @@ public final class ReverseProxy<Context: MiddlewareContext>: HTTPResponder, Serv
                 node.retries.add(1, ordering: .relaxed)
                 node.metrics.retries.increment()
             }
-            let result = await self.attempt(
-                node: node, admission: admission, proxyRequest: proxyRequest, body: body, upgrade: wantsUpgrade,
-                teTrailers: teTrailers, context: context, mayRetryStatus: idempotent && body.isReplayable)
+            let plan = AttemptPlan(
+                proxyRequest: proxyRequest, body: body, upgrade: wantsUpgrade, teTrailers: teTrailers,
+                mayRetryStatus: idempotent && body.isReplayable)
+            let result = await self.attempt(plan, node: node, admission: admission, context: context)
             switch result {
             case .response(let response):
                 return response
@@ -473,23 +474,29 @@ public final class ReverseProxy<Context: MiddlewareContext>: HTTPResponder, Serv
         case failed(ProxyError, sent: Bool)
     }
 
+    /// What every attempt of one request sends, whichever upstream it goes to.
+    struct AttemptPlan {
+        var proxyRequest: ProxyRequest
+        var body: OutboundBody
+        /// The `Upgrade` value forwarded, when the request upgrades.
+        var upgrade: String?
+        /// The client sent `TE: trailers`: response trailers are forwarded.
+        var teTrailers: Bool
+        /// A status in `retryOnStatuses` may be retried (idempotent, replayable body).
+        var mayRetryStatus: Bool
+    }
+
+    /// One attempt on `node`, inside a client span when tracing is on.
     private func attempt(
-        node: UpstreamNode,
-        admission: Admission,
-        proxyRequest: ProxyRequest,
-        body: OutboundBody,
-        upgrade: String?,
-        teTrailers: Bool,
-        context: Context,
-        mayRetryStatus: Bool
+        _ plan: AttemptPlan, node: UpstreamNode, admission: Admission, context: Context
     ) async -> AttemptResult {
+        let proxyRequest = plan.proxyRequest
         node.active.add(1, ordering: .relaxed)
         node.requests.add(1, ordering: .relaxed)
         let started = NIODeadline.now()
         guard let tracer = self.tracer else {
             return await self.attempt(
-                node: node, admission: admission, proxyRequest: proxyRequest, body: body, upgrade: upgrade,
-                teTrailers: teTrailers, context: context, mayRetryStatus: mayRetryStatus, started: started, span: nil)
+                plan, node: node, admission: admission, context: context, started: started, span: nil)
         }
         let span = tracer.startSpan(
             proxyRequest.outbound.method.rawValue, context: ServiceContext.current ?? .topLevel, ofKind: .client)
@@ -497,8 +504,7 @@ public final class ReverseProxy<Context: MiddlewareContext>: HTTPResponder, Serv
         span.attributes["server.address"] = node.upstream.description
         span.attributes["url.path"] = proxyRequest.outbound.path ?? "/"
         let result = await self.attempt(
-            node: node, admission: admission, proxyRequest: proxyRequest, body: body, upgrade: upgrade,
-            teTrailers: teTrailers, context: context, mayRetryStatus: mayRetryStatus, started: started, span: span)
+            plan, node: node, admission: admission, context: context, started: started, span: span)
         switch result {
         case .response(let response), .retryableStatus(let response, _):
             span.attributes["http.response.status_code"] = Int(response.status.code)
@@ -513,17 +519,14 @@ public final class ReverseProxy<Context: MiddlewareContext>: HTTPResponder, Serv
     }
 
     private func attempt(
+        _ plan: AttemptPlan,
         node: UpstreamNode,
         admission: Admission,
-        proxyRequest: ProxyRequest,
-        body: OutboundBody,
-        upgrade: String?,
-        teTrailers: Bool,
         context: Context,
-        mayRetryStatus: Bool,
         started: NIODeadline,
         span: (any Span)?
     ) async -> AttemptResult {
+        let body = plan.body
         let eventLoop = MultiThreadedEventLoopGroup.currentEventLoop ?? self.configuration.eventLoopGroup.any()
         let connection: UpstreamConnection
         var reused: Bool
@@ -545,9 +548,7 @@ public final class ReverseProxy<Context: MiddlewareContext>: HTTPResponder, Serv
             // attempt is repeated once on a fresh connection when the request can be sent again.
             while true {
                 do {
-                    return try await self.exchange(
-                        lease: lease, proxyRequest: proxyRequest, body: body, upgrade: upgrade, teTrailers: teTrailers,
-                        started: started, context: context, mayRetryStatus: mayRetryStatus, span: span)
+                    return try await self.exchange(plan, lease: lease, started: started, context: context, span: span)
                 } catch let error as StaleConnectionError where reused && body.isReplayable {
                     _ = error
                     lease.finish(reusable: false)
@@ -585,16 +586,10 @@ public final class ReverseProxy<Context: MiddlewareContext>: HTTPResponder, Serv
 
     /// Sends the request and reads the response head; the body streams later through the lease.
     private func exchange(
-        lease: Lease,
-        proxyRequest: ProxyRequest,
-        body: OutboundBody,
-        upgrade: String?,
-        teTrailers: Bool,
-        started: NIODeadline,
-        context: Context,
-        mayRetryStatus: Bool,
-        span: (any Span)?
+        _ plan: AttemptPlan, lease: Lease, started: NIODeadline, context: Context, span: (any Span)?
     ) async throws -> AttemptResult {
+        let (proxyRequest, body, upgrade) = (plan.proxyRequest, plan.body, plan.upgrade)
+        let (teTrailers, mayRetryStatus) = (plan.teTrailers, plan.mayRetryStatus)
         let connection = lease.connection
         let node = lease.node
         let upstream = node.upstream
