@@ -346,32 +346,26 @@ public final class ReverseProxy<Context: MiddlewareContext>: HTTPResponder, Serv
                 proxyRequest: proxyRequest, body: body, upgrade: wantsUpgrade, teTrailers: teTrailers,
                 mayRetryStatus: idempotent && body.isReplayable)
             let result = await self.attempt(plan, node: node, admission: admission, context: context)
+            // Why to try another upstream, or the answer when not.
+            let reason: String
             switch result {
             case .response(let response):
                 return response
             case .retryableStatus(let response, let status):
-                if self.mayRetry(attempt: attempt, started: started) {
-                    context.logger.info(
-                        "retrying after an upstream status",
-                        metadata: ["upstream": "\(node.upstream)", "status": "\(status)"])
-                    tried.append(node)
-                    attempt += 1
-                    continue
-                }
-                return response
+                guard self.mayRetry(attempt: attempt, started: started) else { return response }
+                reason = "status \(status)"
             case .failed(let error, let sent):
                 lastError = error
                 let safe = !sent || (idempotent && body.isReplayable)
-                if safe && self.mayRetry(attempt: attempt, started: started) {
-                    context.logger.info(
-                        "retrying on another upstream",
-                        metadata: ["upstream": "\(node.upstream)", "error": "\(error.kind.rawValue)"])
-                    tried.append(node)
-                    attempt += 1
-                    continue
+                guard safe && self.mayRetry(attempt: attempt, started: started) else {
+                    return self.errorResponse(error, request: request, context: context)
                 }
-                return self.errorResponse(error, request: request, context: context)
+                reason = error.kind.rawValue
             }
+            context.logger.info(
+                "retrying on another upstream", metadata: ["upstream": "\(node.upstream)", "reason": "\(reason)"])
+            tried.append(node)
+            attempt += 1
         }
     }
 
