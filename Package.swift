@@ -46,6 +46,10 @@ let package = Package(
             description: "The zstd content coding in StrataCompression, through the system libzstd (libzstd-dev)."
         ),
         .trait(
+            name: "TLS",
+            description: "https:// upstreams in StrataReverseProxy, through swift-nio-ssl (BoringSSL)."
+        ),
+        .trait(
             name: "Hummingbird",
             description: "StrataHummingbird: any Strata middleware stack as one Hummingbird 2 middleware."
         ),
@@ -68,6 +72,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.7.3"),
         // Only the stores that hash or encrypt session data use it.
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        // Only StrataReverseProxy uses it, and only with the TLS trait on.
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         // Only the StrataHummingbird target uses it, and only with the Hummingbird trait on.
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         // Only the StrataVapor target uses it, and only with the Vapor trait on.
@@ -236,6 +242,7 @@ let package = Package(
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl", condition: .when(traits: ["TLS"])),
             ],
             swiftSettings: swiftSettings
         ),
@@ -615,6 +622,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl", condition: .when(traits: ["TLS"])),
             ],
             swiftSettings: swiftSettings
         ),

@@ -3,6 +3,10 @@ import NIOCore
 import NIOPosix
 import Synchronization
 
+#if TLS
+import NIOSSL
+#endif
+
 /// A scripted upstream on a real socket: it records every byte each connection sent and answers
 /// with whatever the script returns, so tests can send what no real server would (broken
 /// framing, nothing at all) and check what reached the upstream.
@@ -53,7 +57,9 @@ final class RawUpstream: Sendable {
         self.port = port
     }
 
-    static func start(port: Int = 0, _ script: @escaping Script) async throws -> RawUpstream {
+    static func start(port: Int = 0, tls: TLSServerContext? = nil, _ script: @escaping Script) async throws
+        -> RawUpstream
+    {
         let box = StateBox()
         let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -65,6 +71,11 @@ final class RawUpstream: Sendable {
                         state.children.append(channel)
                         return state.connections
                     }
+                    #if TLS
+                    if let tls {
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls.context))
+                    }
+                    #endif
                     try channel.pipeline.syncOperations.addHandler(
                         Handler(number: number, script: script, box: box))
                 }
@@ -158,4 +169,11 @@ extension RawUpstream {
                 ? .reply("HTTP/1.1 200 OK\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)") : .wait
         }
     }
+}
+
+/// The certificate and key a TLS test upstream serves; empty without the `TLS` trait.
+struct TLSServerContext: Sendable {
+    #if TLS
+    let context: NIOSSLContext
+    #endif
 }

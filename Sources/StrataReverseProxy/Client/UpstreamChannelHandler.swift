@@ -72,10 +72,11 @@ final class UpstreamChannelHandler: ChannelDuplexHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        self.timer = context.eventLoop.scheduleRepeatedTask(initialDelay: self.timeouts.tick, delay: self.timeouts.tick)
-        {
-            [weak self] _ in
-            self?.tick()
+        // The timer holds the handler until `handlerRemoved` cancels it (the channel closed).
+        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+        self.timer = context.eventLoop.scheduleRepeatedTask(initialDelay: self.timeouts.tick, delay: self.timeouts.tick) {
+            _ in
+            handler.value.tick()
         }
     }
 

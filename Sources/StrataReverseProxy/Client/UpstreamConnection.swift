@@ -4,6 +4,10 @@ import NIOCore
 import NIOPosix
 import Synchronization
 
+#if TLS
+import NIOSSL
+#endif
+
 /// One keep-alive HTTP/1.1 connection to an upstream, held by one request at a time.
 ///
 /// The pool hands it to a single holder; every call that touches the channel handler runs on the
@@ -30,13 +34,21 @@ final class UpstreamConnection: Sendable {
         eventLoop: any EventLoop,
         connectTimeout: TimeAmount,
         timeouts: UpstreamChannelHandler.Timeouts,
-        limits: ResponseParserLimits
+        limits: ResponseParserLimits,
+        tls: UpstreamTLS?
     ) async throws -> UpstreamConnection {
+        if upstream.usesTLS && tls == nil { throw UpstreamConnectError(underlying: UpstreamTLSUnavailableError()) }
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(connectTimeout)
             .channelOption(.allowRemoteHalfClosure, value: true)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    #if TLS
+                    if upstream.usesTLS, let tls {
+                        try channel.pipeline.syncOperations.addHandler(
+                            try NIOSSLClientHandler(context: tls.context, serverHostname: upstream.tlsServerName))
+                    }
+                    #endif
                     try channel.pipeline.syncOperations.addHandler(
                         UpstreamChannelHandler(limits: limits, timeouts: timeouts))
                 }

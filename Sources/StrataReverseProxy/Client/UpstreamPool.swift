@@ -14,6 +14,8 @@ final class UpstreamPool: Sendable {
         var connectTimeout: TimeAmount
         var handlerTimeouts: UpstreamChannelHandler.Timeouts
         var limits: ResponseParserLimits
+        /// For `https://` upstreams (the `TLS` trait).
+        var tls: UpstreamTLS? = nil
     }
 
     private enum Grant {
@@ -113,7 +115,8 @@ final class UpstreamPool: Sendable {
                 eventLoop: eventLoop,
                 connectTimeout: self.settings.connectTimeout,
                 timeouts: self.settings.handlerTimeouts,
-                limits: self.settings.limits
+                limits: self.settings.limits,
+                tls: self.settings.tls
             )
             connection.channel.closeFuture.whenComplete { [weak self] _ in
                 connection.isClosed.store(true, ordering: .releasing)

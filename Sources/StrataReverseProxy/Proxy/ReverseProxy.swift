@@ -8,6 +8,10 @@ public import Strata
 import Synchronization
 public import Tracing
 
+#if TLS
+import NIOSSL
+#endif
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -94,11 +98,21 @@ public final class ReverseProxy<Context: MiddlewareContext>: HTTPResponder, Serv
                 tick: .nanoseconds(tick),
                 poolIdle: TimeAmount(configuration.poolIdleTimeout)
             ),
-            limits: ResponseParserLimits(maxHeadSize: configuration.maxResponseHeadSize)
+            limits: ResponseParserLimits(maxHeadSize: configuration.maxResponseHeadSize),
+            tls: try Self.tls(configuration)
         )
         self.upstreamSet = Mutex(UpstreamSet(nodes: [], needsRing: false))
         self.declared = Mutex(configuration.upstreams)
         self.apply(configuration.upstreams)
+    }
+
+    /// The TLS context for `https://` upstreams, made once; `nil` without the `TLS` trait.
+    private static func tls(_ configuration: ReverseProxyConfiguration) throws -> UpstreamTLS? {
+        #if TLS
+        return UpstreamTLS(context: try NIOSSLContext(configuration: configuration.tlsConfiguration))
+        #else
+        return nil
+        #endif
     }
 
     // MARK: - Upstreams
@@ -250,7 +264,8 @@ public final class ReverseProxy<Context: MiddlewareContext>: HTTPResponder, Serv
                 eventLoop: eventLoop,
                 connectTimeout: timeout,
                 timeouts: .init(responseHead: timeout, idle: timeout, tick: .milliseconds(50), poolIdle: timeout),
-                limits: self.settings.limits
+                limits: self.settings.limits,
+                tls: self.settings.tls
             )
             defer { connection.close() }
             try await connection.beginExchange(isHead: false, upgrades: false, total: timeout)

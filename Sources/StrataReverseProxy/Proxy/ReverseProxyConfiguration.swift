@@ -2,6 +2,10 @@ public import NIOCore
 import NIOPosix
 public import Strata
 
+#if TLS
+public import NIOSSL
+#endif
+
 /// Everything a ``ReverseProxy`` does, with safe defaults.
 public struct ReverseProxyConfiguration: Sendable {
     /// The upstreams requests are spread over.
@@ -46,6 +50,12 @@ public struct ReverseProxyConfiguration: Sendable {
     /// path, weight and `Host`): the service-discovery seam for names that list several
     /// instances. `nil` (the default) resolves a name on each new connection instead.
     public var resolveInterval: Duration?
+    #if TLS
+    /// How `https://` upstreams are verified and what this proxy presents (`TLS` trait).
+    /// Defaults to swift-nio-ssl's client configuration: the system's trust roots, full
+    /// verification against the upstream's host name (sent in SNI).
+    public var tlsConfiguration: TLSConfiguration = .makeClientConfiguration()
+    #endif
     /// Seeds the random choices of ``LoadBalancingPolicy/powerOfTwoChoices``, for tests.
     public var randomSeed: UInt64?
     /// The event loops upstream connections run on when a request does not come from one.

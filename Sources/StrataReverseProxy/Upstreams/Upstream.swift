@@ -25,11 +25,14 @@ public struct Upstream: Sendable, Hashable, CustomStringConvertible {
     public let authority: String
     /// For an upstream made by re-resolution: the host name its address came from.
     public let resolvedFrom: String?
+    /// Whether connections use TLS (`https://`, with the `TLS` trait).
+    public let usesTLS: Bool
 
-    /// Parses `http://host[:port][/base]`, `host:port`, or `unix:/path/to.sock`.
+    /// Parses `http://host[:port][/base]`, `https://host[:port][/base]` (with the `TLS` trait),
+    /// `host:port`, or `unix:/path/to.sock`.
     ///
-    /// - Throws: ``UpstreamURLError`` for anything else, including `https://`: upstream TLS is not
-    ///   part of this build (see the module guide).
+    /// - Throws: ``UpstreamURLError`` for anything else, including `https://` in a build without
+    ///   the `TLS` trait.
     public init(_ url: String, weight: Int = 1) throws(UpstreamURLError) {
         guard weight >= 1 else { throw UpstreamURLError(url: url, reason: "the weight must be at least 1") }
         self.weight = weight
@@ -43,14 +46,23 @@ public struct Upstream: Sendable, Hashable, CustomStringConvertible {
             self.basePath = ""
             self.authority = "localhost"
             self.resolvedFrom = nil
+            self.usesTLS = false
             return
         }
         var rest = Substring(url)
+        let defaultPort: Int
         if url.lowercased().hasPrefix("https://") {
+            #if TLS
+            rest = rest.dropFirst(8)
+            defaultPort = 443
+            #else
             throw UpstreamURLError(
-                url: url, reason: "https upstreams are not supported by this build; use http:// or a unix socket")
+                url: url, reason: "https upstreams need the TLS trait (swift build --traits TLS); use http:// or a unix socket")
+            #endif
+        } else {
+            if url.lowercased().hasPrefix("http://") { rest = rest.dropFirst(7) }
+            defaultPort = 80
         }
-        if url.lowercased().hasPrefix("http://") { rest = rest.dropFirst(7) }
         let slash = rest.firstIndex(of: "/") ?? rest.endIndex
         let hostPort = rest[..<slash]
         var base = String(rest[slash...])
@@ -59,7 +71,7 @@ public struct Upstream: Sendable, Hashable, CustomStringConvertible {
             throw UpstreamURLError(url: url, reason: "the base path must be a plain path")
         }
         let host: String
-        var port = 80
+        var port = defaultPort
         if hostPort.hasPrefix("[") {
             guard let close = hostPort.firstIndex(of: "]") else {
                 throw UpstreamURLError(url: url, reason: "unterminated IPv6 literal")
@@ -87,8 +99,9 @@ public struct Upstream: Sendable, Hashable, CustomStringConvertible {
         self.address = .host(host, port: port)
         self.basePath = base
         let hostText = host.contains(":") ? "[\(host)]" : host
-        self.authority = port == 80 ? hostText : "\(hostText):\(port)"
+        self.authority = port == defaultPort ? hostText : "\(hostText):\(port)"
         self.resolvedFrom = nil
+        self.usesTLS = defaultPort == 443
     }
 
     /// One address of a host-name upstream: connects to `address`, keeps the name's `Host`.
@@ -97,7 +110,18 @@ public struct Upstream: Sendable, Hashable, CustomStringConvertible {
         self.basePath = upstream.basePath
         self.weight = upstream.weight
         self.authority = upstream.authority
+        self.usesTLS = upstream.usesTLS
         if case .host(let name, _) = upstream.address { self.resolvedFrom = name } else { self.resolvedFrom = nil }
+    }
+
+    private var scheme: String { self.usesTLS ? "https" : "http" }
+
+    /// The name to present in TLS SNI and to verify the certificate against: the host name
+    /// (the one it was resolved from, for a resolved upstream), `nil` for an IP literal.
+    var tlsServerName: String? {
+        if let resolvedFrom { return resolvedFrom }
+        guard case .host(let host, _) = self.address, IPAddress(host) == nil else { return nil }
+        return host
     }
 
     /// Whether this is a host name (not an IP literal or a socket), so re-resolution applies.
@@ -110,9 +134,9 @@ public struct Upstream: Sendable, Hashable, CustomStringConvertible {
     public var description: String {
         switch self.address {
         case .host(let host, let port) where self.resolvedFrom != nil:
-            "http://\(host.contains(":") ? "[\(host)]" : host):\(port)\(self.basePath)"
+            "\(self.scheme)://\(host.contains(":") ? "[\(host)]" : host):\(port)\(self.basePath)"
         case .host:
-            "http://\(self.authority)\(self.basePath)"
+            "\(self.scheme)://\(self.authority)\(self.basePath)"
         case .unixSocket(let path):
             "unix:\(path)"
         }
