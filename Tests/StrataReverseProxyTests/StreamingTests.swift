@@ -217,6 +217,30 @@ import Testing
         }
     }
 
+    @Test func earlyHintsAreRelayedBeforeTheFinalResponse() async throws {
+        let upstream = try await RawUpstream.start { pending, _ in
+            guard pending.hasCompleteRequest else { return .wait }
+            return .reply(
+                "HTTP/1.1 103 Early Hints\r\nLink: </app.css>; rel=preload; as=style\r\nConnection: X-Hop\r\nX-Hop: h\r\n\r\n"
+                    + "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        }
+        defer { Task { await upstream.stop() } }
+        try await withProxy(try configuration(upstream.port)) { port, _ in
+            let text = try await RawHTTPClient.withConnection(port: port) { client in
+                try await client.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+                return try await client.read(until: { $0.hasSuffix("\r\n\r\nok") })
+            }
+            let responses = parseResponses(text)
+            #expect(responses.map(\.status) == [103, 200])
+            #expect(responses.first?.header("Link") == "</app.css>; rel=preload; as=style")
+            #expect(responses.first?.header("X-Hop") == nil)
+            #expect(responses.last?.body == "ok")
+            // HTTP/1.0 has no 1xx: its client gets the final response only.
+            let old = try await RawHTTPClient.exchange("GET / HTTP/1.0\r\n\r\n", port: port)
+            #expect(parseResponses(old).map(\.status) == [200])
+        }
+    }
+
     @Test func anH2CUpgradeIsNotForwarded() async throws {
         try await withEchoUpstream { upstream in
             try await withProxy(try configuration(upstream)) { port, _ in

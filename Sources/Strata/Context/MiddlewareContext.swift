@@ -20,6 +20,9 @@ public protocol MiddlewareContext: Sendable {
     ///
     /// Reference semantics: a copy of the context shares the values.
     var values: RequestValues { get }
+    /// Where 1xx informational responses go ahead of the final one (`103 Early Hints`), when
+    /// the host can send them; `nil` by default.
+    var informationalResponses: (any InformationalResponseSender)? { get }
 }
 
 /// What a server knows about a request before any middleware runs, used to create a context.
@@ -30,12 +33,20 @@ public struct ContextSource: Sendable {
     public var remoteAddress: SocketAddress?
     /// The local address the connection was accepted on.
     public var localAddress: SocketAddress?
+    /// Where the connection sends 1xx informational responses, when it can.
+    public var informationalResponses: (any InformationalResponseSender)?
 
     /// Creates a source.
-    public init(logger: Logger, remoteAddress: SocketAddress? = nil, localAddress: SocketAddress? = nil) {
+    public init(
+        logger: Logger,
+        remoteAddress: SocketAddress? = nil,
+        localAddress: SocketAddress? = nil,
+        informationalResponses: (any InformationalResponseSender)? = nil
+    ) {
         self.logger = logger
         self.remoteAddress = remoteAddress
         self.localAddress = localAddress
+        self.informationalResponses = informationalResponses
     }
 }
 
@@ -55,6 +66,8 @@ public struct BasicContext: ServerContext {
     public let remoteAddress: SocketAddress?
     /// This request's values, new for each request.
     public let values: RequestValues
+    /// Where 1xx informational responses go, when the server can send them.
+    public let informationalResponses: (any InformationalResponseSender)?
 
     /// Creates a context from what the server knows.
     @inlinable
@@ -62,5 +75,6 @@ public struct BasicContext: ServerContext {
         self.logger = source.logger
         self.remoteAddress = source.remoteAddress
         self.values = RequestValues()
+        self.informationalResponses = source.informationalResponses
     }
 }

@@ -74,7 +74,8 @@ final class UpstreamChannelHandler: ChannelDuplexHandler {
         self.context = context
         // The timer holds the handler until `handlerRemoved` cancels it (the channel closed).
         let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
-        self.timer = context.eventLoop.scheduleRepeatedTask(initialDelay: self.timeouts.tick, delay: self.timeouts.tick) {
+        self.timer = context.eventLoop.scheduleRepeatedTask(initialDelay: self.timeouts.tick, delay: self.timeouts.tick)
+        {
             _ in
             handler.value.tick()
         }

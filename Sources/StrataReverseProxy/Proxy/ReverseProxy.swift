@@ -678,10 +678,15 @@ public final class ReverseProxy<Context: MiddlewareContext>: HTTPResponder, Serv
                 continue
             }
             if (102..<200).contains(received.status.code) {
-                // 103 Early Hints and others: Strata's response API has no interim responses,
-                // so they stop here (RFC 9110 lets a proxy drop what it cannot forward).
-                context.logger.debug(
-                    "dropped an informational response", metadata: ["status": "\(received.status.code)"])
+                // 103 Early Hints and the like go to the client at once, cleaned like any
+                // head, when the host can send them (RFC 9110 §15.2: a proxy forwards 1xx).
+                var interim = received
+                HeaderRules.removeHopByHop(&interim.headerFields)
+                let sent = try? await context.informationalResponses?.sendInformational(interim)
+                if sent != true {
+                    context.logger.debug(
+                        "dropped an informational response", metadata: ["status": "\(received.status.code)"])
+                }
                 continue
             }
             response = received

@@ -57,7 +57,8 @@ public struct Upstream: Sendable, Hashable, CustomStringConvertible {
             defaultPort = 443
             #else
             throw UpstreamURLError(
-                url: url, reason: "https upstreams need the TLS trait (swift build --traits TLS); use http:// or a unix socket")
+                url: url,
+                reason: "https upstreams need the TLS trait (swift build --traits TLS); use http:// or a unix socket")
             #endif
         } else {
             if url.lowercased().hasPrefix("http://") { rest = rest.dropFirst(7) }

@@ -51,7 +51,8 @@ final class ServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         switch self.unwrapOutboundIn(data) {
         case .head(let head):
-            if self.upgradePending && head.status != .switchingProtocols {
+            // An interim 1xx (103 Early Hints) answers nothing yet; only a final status refuses.
+            if self.upgradePending && head.status.code >= 200 {
                 // The upgrade was refused: the connection goes on (or closes) as HTTP.
                 self.upgradePending = false
                 context.triggerUserOutboundEvent(ConnectionEvent.upgradeRefused, promise: nil)

@@ -16,6 +16,8 @@ struct HTTPConnection<Responder: HTTPResponder> where Responder.Context: ServerC
     let channel: any Channel
     let reader: ConnectionReader
     let outbound: NIOAsyncChannelOutboundWriter<ServerOutboundPart>
+    /// Where the handler's 1xx responses go; closed before each final response.
+    let informational: InformationalWriter
     let source: ContextSource
     var logger: Logger { self.source.logger }
 
@@ -81,6 +83,7 @@ struct HTTPConnection<Responder: HTTPResponder> where Responder.Context: ServerC
             : RequestBody.empty
         let request = ServerRequest(head: info.request, body: body)
         let context = Responder.Context(source: self.source)
+        self.informational.begin(info)
 
         var response: ServerResponse
         do {
@@ -88,6 +91,7 @@ struct HTTPConnection<Responder: HTTPResponder> where Responder.Context: ServerC
         } catch {
             response = Self.errorResponse(for: error, logger: self.logger)
         }
+        self.informational.end()
 
         if response.upgrade != nil || response.status == .switchingProtocols {
             if let upgrade = response.upgrade, response.status == .switchingProtocols, info.asksToUpgrade {

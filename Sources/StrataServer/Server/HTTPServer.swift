@@ -142,6 +142,9 @@ public struct HTTPServer<Responder: HTTPResponder>: Service where Responder.Cont
                 try await withTaskCancellationHandler {
                     try await connection.executeThenClose { inbound, outbound in
                         let reader = ConnectionReader(iterator: inbound.makeAsyncIterator(), outbound: outbound)
+                        let informational = InformationalWriter(outbound: outbound)
+                        var source = source
+                        source.informationalResponses = informational
                         await HTTPConnection(
                             responder: self.responder,
                             configuration: self.configuration,
@@ -149,6 +152,7 @@ public struct HTTPServer<Responder: HTTPResponder>: Service where Responder.Cont
                             channel: channel,
                             reader: reader,
                             outbound: outbound,
+                            informational: informational,
                             source: source
                         ).run()
                     }
