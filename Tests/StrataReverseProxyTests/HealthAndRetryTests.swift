@@ -23,7 +23,10 @@ import Testing
         ]
         defer { Task { for upstream in upstreams { await upstream.stop() } } }
         let victim = upstreams[2]
-        try await withProxy(try configuration(upstreams[0].port, upstreams[1].port, victim.port)) { port, proxy in
+        var configuration = try configuration(upstreams[0].port, upstreams[1].port, victim.port)
+        // Ejected for longer than the load lasts on a slow machine, so the end state is stable.
+        configuration.passiveHealthCheck = PassiveHealthCheck(ejectFor: .seconds(120))
+        try await withProxy(configuration) { port, proxy in
             let load = Task { try await concurrentRequests(ports: [port], path: "/", count: 600) }
             #expect(await eventually { victim.answered >= 40 })
             await victim.kill()
@@ -137,8 +140,9 @@ import Testing
         defer { Task { await upstream.stop() } }
         var configuration = try configuration(upstream.port)
         configuration.passiveHealthCheck = PassiveHealthCheck(maxFailures: 1000, unhealthyStatuses: [500])
+        // Open long enough that a loaded machine still sends the next request while it is open.
         configuration.circuitBreaker = CircuitBreaker(
-            failureThreshold: 2, openFor: .milliseconds(300), halfOpenTrials: 1)
+            failureThreshold: 2, openFor: .milliseconds(1500), halfOpenTrials: 1)
         configuration.retries.maxRetries = 0
         try await withProxy(configuration) { port, proxy in
             #expect(try await Self.get(port).status == 500)
