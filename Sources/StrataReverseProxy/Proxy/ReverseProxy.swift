@@ -296,6 +296,9 @@ public final class ReverseProxy<Context: MiddlewareContext>: HTTPResponder, Serv
     // MARK: - Requests
 
     public func respond(to request: ServerRequest, context: Context) async throws -> ServerResponse {
+        guard request.method != .connect else {
+            throw HTTPError(.methodNotAllowed, message: "CONNECT is not proxied")
+        }
         let started = NIODeadline.now()
         let peer = context.remoteAddress?.ipAddress.flatMap { IPAddress($0) }
         let trusted = self.configuration.trustedProxies
@@ -316,9 +319,6 @@ public final class ReverseProxy<Context: MiddlewareContext>: HTTPResponder, Serv
         outbound.headerFields = fields
         var proxyRequest = ProxyRequest(inbound: request.head, clientAddress: clientAddress, outbound: outbound)
         if let rewrite = self.hooks.rewrite { try rewrite(&proxyRequest) }
-        guard request.method != .connect else {
-            throw HTTPError(.methodNotAllowed, message: "CONNECT is not proxied")
-        }
         guard HeaderRules.isSafeTarget(proxyRequest.outbound.path ?? "/") else {
             throw HTTPError(.badRequest, message: "The request target cannot be forwarded")
         }
@@ -341,12 +341,15 @@ public final class ReverseProxy<Context: MiddlewareContext>: HTTPResponder, Serv
         let hashKey = self.hashKey(for: request, clientAddress: clientAddress)
         var tried: [UpstreamNode] = []
         var lastError: ProxyError?
+        // A retryable answer given up for a retry: still the answer if no other upstream is left.
+        var lastAnswer: ServerResponse?
         var attempt = 0
         while true {
             let now = NIODeadline.now()
             guard
                 let (node, admission) = self.pick(in: set, for: proxyRequest, key: hashKey, excluding: tried, now: now)
             else {
+                if let lastAnswer { return lastAnswer }
                 let error =
                     lastError
                     ?? ProxyError(
@@ -357,9 +360,18 @@ public final class ReverseProxy<Context: MiddlewareContext>: HTTPResponder, Serv
                 node.retries.add(1, ordering: .relaxed)
                 node.metrics.retries.increment()
             }
+            let canRetry = self.mayRetry(attempt: attempt, started: started)
+            // A status is retried only when a retry can follow, on another available upstream:
+            // otherwise this attempt relays its answer whole.
+            let statusRetry =
+                idempotent && body.isReplayable && canRetry && !self.configuration.retries.retryOnStatuses.isEmpty
+                && proxyRequest.upstream == nil
+                && set.nodes.contains { other in
+                    other !== node && !tried.contains { $0 === other } && other.isAvailable(now: now)
+                }
             let plan = AttemptPlan(
                 proxyRequest: proxyRequest, body: body, upgrade: wantsUpgrade, teTrailers: teTrailers,
-                mayRetryStatus: idempotent && body.isReplayable)
+                mayRetryStatus: statusRetry)
             let result = await self.attempt(plan, node: node, admission: admission, context: context)
             // Why to try another upstream, or the answer when not.
             let reason: String
@@ -367,12 +379,14 @@ public final class ReverseProxy<Context: MiddlewareContext>: HTTPResponder, Serv
             case .response(let response):
                 return response
             case .retryableStatus(let response, let status):
-                guard self.mayRetry(attempt: attempt, started: started) else { return response }
+                lastAnswer = response
+                lastError = nil
                 reason = "status \(status)"
             case .failed(let error, let sent):
                 lastError = error
+                lastAnswer = nil
                 let safe = !sent || (idempotent && body.isReplayable)
-                guard safe && self.mayRetry(attempt: attempt, started: started) else {
+                guard safe && canRetry else {
                     return self.errorResponse(error, request: request, context: context)
                 }
                 reason = error.kind.rawValue
@@ -420,13 +434,7 @@ public final class ReverseProxy<Context: MiddlewareContext>: HTTPResponder, Serv
         case .header(let name):
             return request.headerFields[name].map { Array($0.utf8) }
         case .cookie(let name):
-            for value in request.headerFields[values: .cookie] {
-                for pair in value.split(separator: ";") {
-                    let parts = pair.split(separator: "=", maxSplits: 1)
-                    if parts.count == 2, parts[0].trimmingOWS() == name { return Array(parts[1].trimmingOWS().utf8) }
-                }
-            }
-            return nil
+            return request.headerFields.cookies[name].map { Array($0.utf8) }
         case .clientAddress:
             return clientAddress?.bytes
         case .uri:
@@ -544,22 +552,21 @@ public final class ReverseProxy<Context: MiddlewareContext>: HTTPResponder, Serv
         } catch {
             node.active.subtract(1, ordering: .relaxed)
             let proxyError = ProxyError(error, upstream: node.upstream)
-            node.failures.add(1, ordering: .relaxed)
-            node.metrics.error(proxyError.kind)
+            // A busy pool says nothing of the upstream's health.
             if proxyError.kind != .poolExhausted {
                 node.record(.failure(proxyError.kind), admission: admission, now: .now())
             }
-            return .failed(proxyError, sent: false)
+            return self.failed(proxyError, sent: false, node: node, lease: nil)
         }
         let lease = Lease(node: node, connection: connection, admission: admission)
         do {
-            // A reused connection the upstream closed meanwhile fails before any answer: that
-            // attempt is repeated once on a fresh connection when the request can be sent again.
+            // A pooled connection the upstream closed meanwhile fails before any answer: the
+            // attempt moves to another connection when the request can be sent again, until a
+            // new one (not a pooled one) fails too.
             while true {
                 do {
                     return try await self.exchange(plan, lease: lease, started: started, context: context, span: span)
-                } catch let error as StaleConnectionError where reused && body.isReplayable {
-                    _ = error
+                } catch is StaleConnectionError where reused && body.isReplayable {
                     lease.finish(reusable: false)
                     let fresh: UpstreamConnection
                     do {
@@ -568,29 +575,29 @@ public final class ReverseProxy<Context: MiddlewareContext>: HTTPResponder, Serv
                         throw ExchangeError(underlying: error, sent: false)
                     }
                     lease.replaceConnection(fresh)
-                    reused = false
                 }
             }
         } catch let error as ExchangeError {
-            let proxyError = ProxyError(error.underlying, upstream: node.upstream)
-            node.failures.add(1, ordering: .relaxed)
-            node.metrics.error(proxyError.kind)
-            lease.record(.failure(proxyError.kind))
-            lease.finish(reusable: false)
-            return .failed(proxyError, sent: error.sent)
+            return self.failed(
+                ProxyError(error.underlying, upstream: node.upstream), sent: error.sent, node: node, lease: lease)
         } catch let error as StaleConnectionError {
-            let proxyError = ProxyError(kind: .closed, upstream: node.upstream, detail: "\(error)")
-            node.failures.add(1, ordering: .relaxed)
-            lease.record(.failure(.closed))
-            lease.finish(reusable: false)
-            return .failed(proxyError, sent: true)
+            return self.failed(
+                ProxyError(kind: .closed, upstream: node.upstream, detail: "\(error)"), sent: true, node: node,
+                lease: lease)
         } catch {
-            let proxyError = ProxyError(error, upstream: node.upstream)
-            node.failures.add(1, ordering: .relaxed)
-            lease.record(.failure(proxyError.kind))
-            lease.finish(reusable: false)
-            return .failed(proxyError, sent: true)
+            return self.failed(ProxyError(error, upstream: node.upstream), sent: true, node: node, lease: lease)
         }
+    }
+
+    /// Counts a failed attempt, records it for health and gives its connection back closed.
+    private func failed(_ error: ProxyError, sent: Bool, node: UpstreamNode, lease: Lease?) -> AttemptResult {
+        node.failures.add(1, ordering: .relaxed)
+        node.metrics.error(error.kind)
+        if let lease {
+            lease.record(.failure(error.kind))
+            lease.finish(reusable: false)
+        }
+        return .failed(error, sent: sent)
     }
 
     /// Sends the request and reads the response head; the body streams later through the lease.
@@ -708,9 +715,7 @@ public final class ReverseProxy<Context: MiddlewareContext>: HTTPResponder, Serv
 
         if response.status.code == 101 {
             return .response(
-                try self.tunnel(
-                    lease: lease, response: response, proxyRequest: proxyRequest, requested: upgrade ?? "",
-                    outcome: outcome))
+                try self.tunnel(lease: lease, response: response, proxyRequest: proxyRequest, requested: upgrade ?? ""))
         }
 
         var responseFields = response.headerFields
@@ -768,8 +773,10 @@ public final class ReverseProxy<Context: MiddlewareContext>: HTTPResponder, Serv
                         case .body(let chunk):
                             try await writer.write(chunk)
                         case .end(let trailers):
-                            try await writer.finish(trailers: teTrailers ? trailers : nil)
+                            // The upstream's message is whole: its connection is free whatever
+                            // happens to the client's.
                             lease.finish(reusable: !closeAfter)
+                            try await writer.finish(trailers: teTrailers ? trailers : nil)
                             return
                         case .head, .raw:
                             throw UpstreamProtocolError(kind: .unsolicited)
@@ -791,7 +798,7 @@ public final class ReverseProxy<Context: MiddlewareContext>: HTTPResponder, Serv
 
     /// Validates a 101 and turns the exchange into a byte tunnel.
     private func tunnel(
-        lease: Lease, response: HTTPResponse, proxyRequest: ProxyRequest, requested: String, outcome: AttemptOutcome
+        lease: Lease, response: HTTPResponse, proxyRequest: ProxyRequest, requested: String
     ) throws
         -> ServerResponse
     {
@@ -815,7 +822,6 @@ public final class ReverseProxy<Context: MiddlewareContext>: HTTPResponder, Serv
         var head = response
         head.headerFields = fields
         let timeouts = self.configuration.timeouts
-        lease.record(outcome)
         let upgrade = ConnectionUpgrade { client in
             try await Tunnel(
                 lease: lease, idle: TimeAmount(timeouts.tunnelIdle), total: timeouts.tunnelTotal.map { TimeAmount($0) }
