@@ -143,8 +143,7 @@ import Tracing
     }
 
     @Test func aConnectionFailureIs502AndSaysNothingOfTheCause() async throws {
-        let closedPort = try RedisServerProcess.freePort()
-        var configuration = try configuration(closedPort)
+        var configuration = ReverseProxyConfiguration(upstreams: [try deadUpstream()])
         configuration.retries.maxRetries = 0
         let recorder = LogRecorder()
         try await withProxy(configuration, logger: recorder.logger(level: .warning)) { port, _ in
@@ -172,9 +171,8 @@ import Tracing
     }
 
     @Test func aCustomErrorHandlerAnswersFailures() async throws {
-        let closedPort = try RedisServerProcess.freePort()
         try await withProxy(
-            try configuration(closedPort),
+            ReverseProxyConfiguration(upstreams: [try deadUpstream()]),
             errorHandler: { error, _ in
                 ServerResponse(status: .serviceUnavailable, body: ResponseBody(string: "down: \(error.kind.rawValue)"))
             }

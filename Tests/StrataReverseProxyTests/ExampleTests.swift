@@ -58,7 +58,7 @@ import Testing
                 "ReverseProxyExample", arguments: ["--upstream", "http://127.0.0.1:\(upstream)"])
             defer { example.stop() }
             let file = FileManager.default.temporaryDirectory.appendingPathComponent("strata-proxy-\(UUID()).bin")
-            FileManager.default.createFile(atPath: file.path, contents: nil)
+            _ = FileManager.default.createFile(atPath: file.path, contents: nil)
             defer { try? FileManager.default.removeItem(at: file) }
             let handle = try FileHandle(forWritingTo: file)
             try handle.truncate(atOffset: UInt64(gigabyte))

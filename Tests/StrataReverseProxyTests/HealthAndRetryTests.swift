@@ -70,7 +70,8 @@ import Testing
     @Test func aConnectFailureIsRetriedForAnyMethod() async throws {
         let healthy = try await RawUpstream.healthy()
         defer { Task { await healthy.stop() } }
-        var configuration = try configuration(try RedisServerProcess.freePort(), healthy.port)
+        var configuration = ReverseProxyConfiguration(
+            upstreams: [try deadUpstream(), try Upstream("http://127.0.0.1:\(healthy.port)")])
         configuration.loadBalancing = .first
         try await withProxy(configuration) { port, proxy in
             let post = try #require(
@@ -102,6 +103,15 @@ import Testing
                 try await rawRequest("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nhi", port: port))
             #expect(post.status == 503)
             #expect(post.body == "busy")
+        }
+        // With no other upstream to try, the answer is relayed whole, not replaced.
+        var alone = ReverseProxyConfiguration(upstreams: [try Upstream("http://127.0.0.1:\(busy.port)")])
+        alone.retries.retryOnStatuses = [503]
+        try await withProxy(alone) { port, _ in
+            let get = try await Self.get(port)
+            #expect(get.status == 503)
+            #expect(get.body == "busy")
+            #expect(busy.answered >= 3)
         }
     }
 
@@ -187,7 +197,7 @@ import Testing
     }
 
     @Test func everyUpstreamDownIs503() async throws {
-        var configuration = try configuration(try RedisServerProcess.freePort(), try RedisServerProcess.freePort())
+        var configuration = ReverseProxyConfiguration(upstreams: [try deadUpstream(), try deadUpstream()])
         configuration.passiveHealthCheck = PassiveHealthCheck(maxFailures: 1, ejectFor: .seconds(60))
         try await withProxy(configuration) { port, proxy in
             #expect(try await Self.get(port).status == 502)

@@ -93,6 +93,35 @@ import Testing
         }
     }
 
+    @Test func aClientThatLeavesMidUploadClosesTheUpstreamConnection() async throws {
+        // The upstream waits for a body that never ends.
+        let upstream = try await RawUpstream.start { pending, _ in
+            pending.hasCompleteRequest ? .reply("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok") : .wait
+        }
+        defer { Task { await upstream.stop() } }
+        var configuration = try configuration(upstream.port)
+        configuration.passiveHealthCheck = nil
+        try await withProxy(configuration) { port, _ in
+            // Over the replay buffer, so it streams; the client sends 70 of 100 KB and leaves.
+            try await RawHTTPClient.withConnection(port: port) { client in
+                try await client.send("POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\n")
+                try await client.send(String(repeating: "u", count: 70_000))
+                #expect(await eventually { upstream.allReceived.utf8.count > 70_000 })
+            }
+            // The upstream has part of a body: its connection is closed, never reused.
+            #expect(await eventually { upstream.closedConnections == 1 })
+            // Nothing was made up to complete it: the upstream got fewer than the declared bytes.
+            let received = upstream.received.first ?? ""
+            let body =
+                received.utf8.count
+                - (received.range(of: "\r\n\r\n").map { received[..<$0.upperBound].utf8.count } ?? 0)
+            #expect(body >= 70_000 && body < 100_000)
+            let next = try #require(try await rawRequest("GET / HTTP/1.1\r\nHost: a\r\n\r\n", port: port))
+            #expect(next.status == 200)
+            #expect(upstream.connections == 2)
+        }
+    }
+
     @Test func aResponseCutShortCutsTheClientConnection() async throws {
         let upstream = try await RawUpstream.start { pending, _ in
             guard pending.hasCompleteRequest else { return .wait }

@@ -92,3 +92,9 @@ func rawRequest(_ text: String, port: Int, timeout: Duration = .seconds(20)) asy
 func configuration(_ ports: Int...) throws -> ReverseProxyConfiguration {
     ReverseProxyConfiguration(upstreams: try ports.map { try Upstream("http://127.0.0.1:\($0)") })
 }
+
+/// An upstream nothing listens on, whatever other tests bind meanwhile: a Unix socket path
+/// that does not exist, so every connect fails at once (a free TCP port could be taken).
+func deadUpstream() throws -> Upstream {
+    try Upstream("unix:/tmp/strata-test-nothing-\(UUID().uuidString).sock")
+}

@@ -37,8 +37,12 @@ final class RawUpstream: Sendable {
         var connections = 0
         var received: [String] = []
         var answered = 0
+        var closed = 0
         var children: [any Channel] = []
     }
+
+    /// Connections that have closed.
+    var closedConnections: Int { self.box.state.withLock { $0.closed } }
 
     /// Answers written so far.
     var answered: Int { self.box.state.withLock { $0.answered } }
@@ -116,6 +120,11 @@ final class RawUpstream: Sendable {
             self.box = box
         }
 
+        func channelInactive(context: ChannelHandlerContext) {
+            self.box.state.withLock { $0.closed += 1 }
+            context.fireChannelInactive()
+        }
+
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             let buffer = self.unwrapInboundIn(data)
             let text = String(buffer: buffer)
@@ -132,8 +141,9 @@ final class RawUpstream: Sendable {
             case .replyAndClose(let answer):
                 self.pending = ""
                 self.box.state.withLock { $0.answered += 1 }
+                let channel = context.channel
                 context.writeAndFlush(self.wrapOutboundOut(ByteBuffer(string: answer))).whenComplete { _ in
-                    context.close(promise: nil)
+                    channel.close(promise: nil)
                 }
             case .hang:
                 self.hanging = true
