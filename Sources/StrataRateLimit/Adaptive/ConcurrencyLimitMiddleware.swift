@@ -1,6 +1,6 @@
 public import CoreMetrics
 import HTTPTypes
-public import Logging
+import Logging
 public import Strata
 
 /// Sheds load before it reaches the handler: when as many requests are in flight as the

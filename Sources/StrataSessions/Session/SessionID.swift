@@ -1,4 +1,4 @@
-public import Strata
+import Strata
 
 /// A session ID: 256 bits from the system's CSPRNG, written in base64url (43 characters).
 ///
