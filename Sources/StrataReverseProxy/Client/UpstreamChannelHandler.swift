@@ -111,7 +111,7 @@ final class UpstreamChannelHandler: ChannelDuplexHandler {
         self.headDeadline = nil
         self.totalDeadline = nil
         self.starvedSince = nil
-        self.readIfStarved()
+        self.releaseHeldRead()
     }
 
     /// Stops the per-exchange clocks: the connection is a tunnel now, timed by its owner.
@@ -124,7 +124,7 @@ final class UpstreamChannelHandler: ChannelDuplexHandler {
     /// The next part, at once when one is queued.
     func next() -> EventLoopFuture<UpstreamPart?>? {
         if let part = self.parts.popFirst() {
-            self.readIfStarved()
+            self.releaseHeldRead()
             return self.completed(part)
         }
         if let failure = self.failure { return self.context?.eventLoop.makeFailedFuture(failure) }
@@ -133,7 +133,7 @@ final class UpstreamChannelHandler: ChannelDuplexHandler {
         let promise = context.eventLoop.makePromise(of: UpstreamPart?.self)
         self.waiter = promise
         self.starvedSince = .now()
-        self.readIfStarved()
+        self.releaseHeldRead()
         return promise.futureResult
     }
 
@@ -141,7 +141,7 @@ final class UpstreamChannelHandler: ChannelDuplexHandler {
     /// when the caller must wait.
     func poll() -> UpstreamPart?? {
         if let part = self.parts.popFirst() {
-            self.readIfStarved()
+            self.releaseHeldRead()
             return .some(part)
         }
         if self.failure == nil && self.inputEnded { return .some(nil) }
@@ -155,7 +155,7 @@ final class UpstreamChannelHandler: ChannelDuplexHandler {
     // MARK: - Reading
 
     /// Lets a held read go once the queue is short again.
-    private func readIfStarved() {
+    private func releaseHeldRead() {
         guard self.readHeld, self.parts.count < Self.maxQueuedParts, let context = self.context else { return }
         self.readHeld = false
         context.read()
@@ -238,7 +238,7 @@ final class UpstreamChannelHandler: ChannelDuplexHandler {
         if let part = self.parts.popFirst() {
             self.waiter = nil
             waiter.succeed(part)
-            self.readIfStarved()
+            self.releaseHeldRead()
         } else if let failure = self.failure {
             self.waiter = nil
             waiter.fail(failure)
