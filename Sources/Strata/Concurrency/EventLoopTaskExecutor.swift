@@ -20,6 +20,7 @@ public final class EventLoopTaskExecutor: TaskExecutor {
         self.eventLoop = eventLoop
     }
 
+    /// Runs `job` on the event loop's thread.
     public func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
         let executor = self.asUnownedTaskExecutor()

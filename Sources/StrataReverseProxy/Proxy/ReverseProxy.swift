@@ -295,6 +295,11 @@ public final class ReverseProxy<Context: MiddlewareContext>: HTTPResponder, Serv
 
     // MARK: - Requests
 
+    /// Forwards `request` to an upstream and answers with its response, streamed.
+    ///
+    /// Failures become the error handler's answer (502, 503 or 504 by default); a refused
+    /// `CONNECT` (405) or a target that cannot go on the wire (400) is thrown as an
+    /// `HTTPError`, as is whatever the rewrite hook throws.
     public func respond(to request: ServerRequest, context: Context) async throws -> ServerResponse {
         guard request.method != .connect else {
             throw HTTPError(.methodNotAllowed, message: "CONNECT is not proxied")

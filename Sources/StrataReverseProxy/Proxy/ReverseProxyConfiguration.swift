@@ -124,7 +124,9 @@ public enum HostPolicy: Sendable {
 
 /// The forwarding fields the proxy sets.
 public struct ForwardingHeaders: OptionSet, Sendable {
+    /// The option bits.
     public let rawValue: Int
+    /// Options from their bits.
     public init(rawValue: Int) { self.rawValue = rawValue }
     /// `X-Forwarded-For`, `X-Forwarded-Host` and `X-Forwarded-Proto`.
     public static let xForwarded = ForwardingHeaders(rawValue: 1)
