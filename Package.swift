@@ -25,6 +25,8 @@ let package = Package(
         .library(name: "StrataRateLimit", targets: ["StrataRateLimit"]),
         .library(name: "StrataRateLimitRedis", targets: ["StrataRateLimitRedis"]),
         .library(name: "StrataReverseProxy", targets: ["StrataReverseProxy"]),
+        .library(name: "StrataCache", targets: ["StrataCache"]),
+        .library(name: "StrataCacheRedis", targets: ["StrataCacheRedis"]),
         .library(name: "StrataHummingbird", targets: ["StrataHummingbird"]),
         .library(name: "StrataVapor", targets: ["StrataVapor"]),
         .executable(name: "HelloExample", targets: ["HelloExample"]),
@@ -35,6 +37,8 @@ let package = Package(
         .executable(name: "SessionsExample", targets: ["SessionsExample"]),
         .executable(name: "RateLimitExample", targets: ["RateLimitExample"]),
         .executable(name: "ReverseProxyExample", targets: ["ReverseProxyExample"]),
+        .executable(name: "CacheExample", targets: ["CacheExample"]),
+        .executable(name: "CachingProxyExample", targets: ["CachingProxyExample"]),
     ],
     traits: [
         .trait(
@@ -244,6 +248,65 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl", condition: .when(traits: ["TLS"])),
             ],
+            swiftSettings: swiftSettings
+        ),
+        // The HTTP cache: the middleware, the store protocol and the memory store; Strata only.
+        .target(
+            name: "StrataCache",
+            dependencies: [
+                "Strata",
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The cache's Redis store: StrataCache + StrataRedis, nothing else.
+        .target(
+            name: "StrataCacheRedis",
+            dependencies: [
+                "Strata",
+                "StrataCache",
+                "StrataRedis",
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "CacheExample",
+            dependencies: [
+                "Strata",
+                "StrataServer",
+                "StrataCache",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Examples/Cache/Sources/CacheExample",
+            swiftSettings: swiftSettings
+        ),
+        // StrataCache in shared mode in front of StrataReverseProxy, and nothing else.
+        .executableTarget(
+            name: "CachingProxyExample",
+            dependencies: [
+                "Strata",
+                "StrataServer",
+                "StrataCache",
+                "StrataCacheRedis",
+                "StrataRedis",
+                "StrataReverseProxy",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Examples/CachingProxy/Sources/CachingProxyExample",
             swiftSettings: swiftSettings
         ),
         .executableTarget(
@@ -623,6 +686,36 @@ let package = Package(
                 .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl", condition: .when(traits: ["TLS"])),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "StrataCacheTests",
+            dependencies: [
+                "Strata",
+                "StrataCache",
+                "StrataServer",
+                "StrataTesting",
+                "StrataTestSupport",
+                "StrataCompression",
+                "StrataSessions",
+                "CacheExample",
+                "CachingProxyExample",
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "StrataCacheRedisTests",
+            dependencies: [
+                "Strata",
+                "StrataCache",
+                "StrataCacheRedis",
+                "StrataRedis",
+                "StrataServer",
+                "StrataTesting",
+                "StrataTestSupport",
+                "CachingProxyExample",
             ],
             swiftSettings: swiftSettings
         ),

@@ -1,0 +1,685 @@
+import CoreMetrics
+public import HTTPTypes
+public import Logging
+import NIOCore
+public import Strata
+import Synchronization
+
+/// An RFC 9111 HTTP cache: the engine behind ``HTTPCacheMiddleware`` and ``HTTPCacheResponder``.
+///
+/// One `HTTPCache` holds the store, the configuration, the collapsed requests in flight and the
+/// background revalidations; create it once and share it. It answers `GET` and `HEAD` from the
+/// store when RFC 9111 allows, validates stale responses with the origin, stores what may be
+/// stored while it streams to the client, invalidates after unsafe methods, and says what it did
+/// in `Cache-Status` (RFC 9211) on every response.
+///
+/// ```swift
+/// let cache = try HTTPCache(store: MemoryCacheStore(maximumBytes: 256 << 20))
+/// let app = cache.responder(origin: router)           // background revalidation
+/// // or, in a middleware stack:
+/// let stack = MiddlewareStack { cache.middleware() ; ... }
+/// ```
+public final class HTTPCache: Sendable {
+    /// The configuration, validated.
+    public let configuration: HTTPCacheConfiguration
+    /// Where responses are kept.
+    public let store: any CacheStore
+    let policy: ResponsePolicy
+    let clock: any WallClock
+    let logger: Logger
+    let metrics: CacheMetrics
+    let collapser: RequestCollapser
+    private let revalidating = Mutex<Set<String>>([])
+
+    /// Creates a cache.
+    ///
+    /// - Parameters:
+    ///   - store: Where responses are kept (a ``MemoryCacheStore`` by default).
+    ///   - configuration: The rules; validated here.
+    ///   - clock: The time ages and expiry are computed with.
+    ///   - logger: For what happens outside a request (background revalidation).
+    /// - Throws: ``HTTPCacheConfigurationError`` listing every problem of `configuration`.
+    public init(
+        store: some CacheStore = MemoryCacheStore(), configuration: HTTPCacheConfiguration = HTTPCacheConfiguration(),
+        clock: some WallClock = SystemWallClock(), logger: Logger = Logger(label: "strata.cache")
+    ) throws(HTTPCacheConfigurationError) {
+        try configuration.validate()
+        self.configuration = configuration
+        self.store = store
+        self.policy = ResponsePolicy(configuration)
+        self.clock = clock
+        self.logger = logger
+        self.metrics = CacheMetrics(factory: configuration.metricsFactory)
+        self.collapser = RequestCollapser(
+            maximumWaiters: configuration.maximumCollapsedWaiters, timeout: configuration.collapsedWaitTimeout)
+    }
+
+    /// This cache as a middleware in a stack.
+    ///
+    /// A middleware reaches the origin only through the request's own `next`, so it cannot
+    /// revalidate after its response has gone: a `stale-while-revalidate` response is
+    /// revalidated before answering. Use ``responder(origin:)`` where that matters.
+    public func middleware<Context: MiddlewareContext>(context: Context.Type = Context.self) -> HTTPCacheMiddleware<
+        Context
+    > {
+        HTTPCacheMiddleware(cache: self)
+    }
+
+    /// This cache in front of `origin`, which it can also call after answering: responses within
+    /// `stale-while-revalidate` are served at once and revalidated in the background.
+    public func responder<Origin: HTTPResponder>(origin: Origin) -> HTTPCacheResponder<Origin> {
+        HTTPCacheResponder(cache: self, origin: origin)
+    }
+
+    // MARK: Purging
+
+    /// Removes every stored response for the URL of `request` (its method does not matter).
+    public func purge(_ request: HTTPRequest) async throws {
+        try await self.store.remove(CacheKey.primary(for: request))
+    }
+
+    /// Removes every stored response for `url` (`https://example.com/path?query`).
+    ///
+    /// - Throws: ``CacheStoreError`` when `url` is not an absolute http(s) URL, or the store's error.
+    public func purge(url: String) async throws {
+        guard let request = Self.request(forURL: url) else {
+            throw CacheStoreError(message: "\(url) is not an absolute http or https URL")
+        }
+        try await self.purge(request)
+    }
+
+    /// Removes every stored response tagged `tag` (by `Cache-Tag` or `Surrogate-Key`); returns
+    /// how many URLs were removed.
+    @discardableResult
+    public func purge(tag: String) async throws -> Int {
+        try await self.store.removeTagged(tag)
+    }
+
+    /// Removes everything stored.
+    public func purgeAll() async throws {
+        try await self.store.removeAll()
+    }
+
+    static func request(forURL url: String) -> HTTPRequest? {
+        let lower = url.lowercased()
+        let scheme: String
+        if lower.hasPrefix("http://") {
+            scheme = "http"
+        } else if lower.hasPrefix("https://") {
+            scheme = "https"
+        } else {
+            return nil
+        }
+        let rest = url.dropFirst(scheme.count + 3)
+        let slash = rest.firstIndex(of: "/") ?? rest.endIndex
+        let authority = String(rest[..<slash])
+        guard !authority.isEmpty else { return nil }
+        let path = slash == rest.endIndex ? "/" : String(rest[slash...])
+        return HTTPRequest(method: .get, scheme: scheme, authority: authority, path: path)
+    }
+
+    // MARK: Answering
+
+    /// Answers `request`, from the store or through `next`; `background`, when there is one,
+    /// reaches the origin after the answer has gone.
+    func respond<Context: MiddlewareContext>(
+        to request: ServerRequest, context: Context,
+        next: (ServerRequest, Context) async throws -> ServerResponse,
+        background: (@Sendable (ServerRequest, Context) async throws -> ServerResponse)?
+    ) async throws -> ServerResponse {
+        var request = request
+        let method = request.head.method
+        if let authorize = self.configuration.purgeAuthorization, method.rawValue == "PURGE" {
+            return await self.purge(request, context: context, authorize: authorize)
+        }
+        guard method == .get || method == .head else {
+            return try await self.forwardUnsafe(request, context: context, next: next)
+        }
+        let directives = requestDirectives(request.head.headerFields)
+        if !directives.noTransform { self.configuration.acceptEncoding.apply(to: &request.head.headerFields) }
+        let key = CacheKey.primary(for: request.head)
+        var variants: [CachedResponse] = []
+        var storeWorks = true
+        do {
+            variants = try await self.store.variants(for: key)
+        } catch {
+            self.metrics.lookupErrors.increment()
+            context.logger.warning(
+                "cache store lookup failed; asking the origin", metadata: ["key": "\(key)", "error": "\(error)"])
+            storeWorks = false
+        }
+        guard let entry = self.select(variants, for: request.head.headerFields) else {
+            if directives.onlyIfCached { return self.onlyIfCachedMiss() }
+            let forward: CacheStatus.Forward = variants.isEmpty ? .uriMiss : .varyMiss
+            return try await self.fetch(
+                request, key: key, status: .forwarded(forward), requestDirectives: directives, collapse: storeWorks,
+                context: context, next: next)
+        }
+
+        let now = self.clock.now()
+        let age = ResponsePolicy.currentAge(entry, now: now)
+        let stored = self.policy.directives(entry.headerFields)
+        let lifetime = self.policy.freshnessLifetime(
+            entry.headerFields, directives: stored, status: entry.status.code, responseTime: entry.responseTime)
+        let ttl = lifetime - age
+        let acceptable =
+            directives.maxAge.map { age <= $0 } ?? true && directives.minFresh.map { ttl >= $0 } ?? true
+        if ttl > 0, !stored.noCache, !directives.noCache, acceptable,
+            let answer = await self.answer(from: entry, key: key, request: request, status: .hit(ttl: ttl), age: age)
+        {
+            self.metrics.hits.increment()
+            return answer
+        }
+
+        let mayServeStale = self.mayServeStale(stored)
+        let staleness = -ttl
+        if ttl <= 0, mayServeStale, !stored.noCache, !directives.noCache {
+            let ceiling = Int(self.configuration.maximumStale.components.seconds)
+            if let maxStale = directives.maxStale, staleness <= min(maxStale, ceiling),
+                directives.maxAge.map({ age <= $0 }) ?? true,
+                let answer = await self.answer(
+                    from: entry, key: key, request: request, status: .hit(ttl: ttl), age: age)
+            {
+                self.metrics.staleServed.increment()
+                return answer
+            }
+            if let window = stored.staleWhileRevalidate, staleness <= min(window, ceiling), background != nil,
+                directives.maxAge == nil, directives.minFresh == nil
+            {
+                var status = CacheStatus.hit(ttl: ttl)
+                status.detail = "stale-while-revalidate"
+                if let background,
+                    let answer = await self.answer(
+                        from: entry, key: key, request: request, status: status, age: age)
+                {
+                    self.metrics.staleServed.increment()
+                    self.revalidateInBackground(entry, key: key, request: request, context: context, origin: background)
+                    return answer
+                }
+            }
+        }
+        if directives.onlyIfCached { return self.onlyIfCachedMiss() }
+        let forward: CacheStatus.Forward = ttl > 0 && !stored.noCache ? .request : .stale
+        return try await self.validate(
+            entry, key: key, request: request, forward: forward, requestDirectives: directives,
+            staleness: staleness, mayServeStale: mayServeStale, context: context, next: next)
+    }
+
+    /// Whether the stored response's directives let it be served stale at all (RFC 9111 §4.2.4).
+    private func mayServeStale(_ directives: CacheDirectives) -> Bool {
+        if directives.mustRevalidate { return false }
+        if self.policy.shared, directives.proxyRevalidate || directives.sharedMaxAge != nil { return false }
+        return true
+    }
+
+    /// The most recent stored variant whose secondary key the request matches (RFC 9111 §4.1).
+    func select(_ variants: [CachedResponse], for fields: HTTPFields) -> CachedResponse? {
+        var best: CachedResponse?
+        var keys: [[String]: String?] = [:]
+        for variant in variants {
+            let names = CacheKey.varyNames(variant.headerFields)
+            let key: String?
+            if let computed = keys[names] {
+                key = computed
+            } else {
+                key = CacheKey.secondary(varyNames: names, request: fields)
+                keys[names] = key
+            }
+            guard let key, key == variant.variantKey else { continue }
+            if best == nil || variant.responseTime > best!.responseTime { best = variant }
+        }
+        return best
+    }
+
+    /// The stored response as an answer to `request`: `304` for a matching conditional request,
+    /// else the stored status, fields and body, with `Age` and `Cache-Status`. `nil` when the
+    /// store no longer has the body.
+    func answer(from entry: CachedResponse, key: String, request: ServerRequest, status: CacheStatus, age: Int) async
+        -> ServerResponse?
+    {
+        var body = entry.body
+        if body == nil {
+            do {
+                body = try await self.store.body(of: entry, for: key)
+            } catch {
+                self.metrics.lookupErrors.increment()
+                self.logger.warning(
+                    "cache store failed to read a body", metadata: ["key": "\(key)", "error": "\(error)"])
+            }
+        }
+        guard let body else { return nil }
+        var fields = entry.headerFields
+        self.policy.removeOwnFields(&fields)
+        fields[.age] = String(age)
+        fields.append(HTTPField(name: .cacheStatus, value: status.render(name: self.configuration.name)))
+        if (200..<300).contains(entry.status.code), Conditionals.notModified(request.head.headerFields, stored: fields)
+        {
+            return ServerResponse(status: .notModified, headerFields: Conditionals.notModifiedFields(fields))
+        }
+        return ServerResponse(status: entry.status, headerFields: fields, body: ResponseBody(buffer: body))
+    }
+
+    private func onlyIfCachedMiss() -> ServerResponse {
+        var status = CacheStatus()
+        status.detail = "only-if-cached"
+        var fields = HTTPFields()
+        fields[.cacheStatus] = status.render(name: self.configuration.name)
+        fields[.cacheControl] = "no-store"
+        return ServerResponse(
+            status: .gatewayTimeout, headerFields: fields, body: ResponseBody(string: "504 Gateway Timeout\n"))
+    }
+
+    // MARK: Going to the origin
+
+    /// A miss: fetch from the origin, collapsed with concurrent misses for the same URL.
+    private func fetch<Context: MiddlewareContext>(
+        _ request: ServerRequest, key: String, status: CacheStatus, requestDirectives: CacheDirectives, collapse: Bool,
+        context: Context, next: (ServerRequest, Context) async throws -> ServerResponse
+    ) async throws -> ServerResponse {
+        var flight: RequestCollapser.Flight?
+        if collapse, self.configuration.collapsesRequests, request.head.method == .get,
+            !Conditionals.isConditional(request.head.headerFields), !requestDirectives.noStore
+        {
+            switch await self.collapser.join(key) {
+            case .leader(let leader):
+                flight = leader
+            case .waited(let outcome):
+                self.metrics.collapsed.increment()
+                if case .stored = outcome, let answer = await self.answerCollapsed(request, key: key, status: status) {
+                    return answer
+                }
+            case .alone:
+                break
+            }
+        }
+        let requestTime = self.clock.now()
+        let response: ServerResponse
+        do {
+            response = try await next(request, context)
+        } catch {
+            flight?.finish(.notStored)
+            throw error
+        }
+        self.metrics.misses.increment()
+        return await self.admit(
+            response, to: request, key: key, requestTime: requestTime, requestDirectives: requestDirectives,
+            status: status, flight: flight, logger: context.logger)
+    }
+
+    /// A collapsed request's answer from what its leader stored, if it matches and is fresh.
+    private func answerCollapsed(_ request: ServerRequest, key: String, status: CacheStatus) async -> ServerResponse? {
+        guard let variants = try? await self.store.variants(for: key),
+            let entry = self.select(variants, for: request.head.headerFields)
+        else { return nil }
+        let age = ResponsePolicy.currentAge(entry, now: self.clock.now())
+        let directives = self.policy.directives(entry.headerFields)
+        guard !directives.noCache else { return nil }
+        let ttl =
+            self.policy.freshnessLifetime(
+                entry.headerFields, directives: directives, status: entry.status.code, responseTime: entry.responseTime)
+            - age
+        guard ttl > 0 else { return nil }
+        var status = status
+        status.collapsed = true
+        status.ttl = ttl
+        return await self.answer(from: entry, key: key, request: request, status: status, age: age)
+    }
+
+    /// A stale (or `no-cache`) entry: ask the origin whether it changed (RFC 9111 §4.3.1).
+    private func validate<Context: MiddlewareContext>(
+        _ entry: CachedResponse, key: String, request: ServerRequest, forward: CacheStatus.Forward,
+        requestDirectives: CacheDirectives, staleness: Int, mayServeStale: Bool, context: Context,
+        next: (ServerRequest, Context) async throws -> ServerResponse
+    ) async throws -> ServerResponse {
+        // Without a validator, the whole response is fetched again; stale-if-error still applies.
+        let conditional =
+            Conditionals.validationRequest(for: request, stored: entry.headerFields)
+            ?? ServerRequest(head: Conditionals.withoutConditionals(request.head), body: request.body)
+        let errorWindow = self.staleIfErrorWindow(entry)
+        let staleOnError = mayServeStale && staleness <= errorWindow
+        let requestTime = self.clock.now()
+        let response: ServerResponse
+        do {
+            response = try await next(conditional, context)
+        } catch {
+            self.metrics.revalidationFailed.increment()
+            if staleOnError, let answer = await self.staleAnswer(entry, key: key, request: request, forwardStatus: nil)
+            {
+                context.logger.warning(
+                    "origin failed; serving the stale response (stale-if-error)",
+                    metadata: ["key": "\(key)", "error": "\(error)"])
+                return answer
+            }
+            throw error
+        }
+        if response.status.code == 304 {
+            if let freshened = self.freshen(entry, with: response.head.headerFields, requestTime: requestTime) {
+                self.metrics.notModified.increment()
+                await self.writeMetadata(freshened, key: key, logger: context.logger)
+                var status = CacheStatus.forwarded(forward)
+                status.forwardStatus = 304
+                let age = ResponsePolicy.currentAge(freshened, now: self.clock.now())
+                let directives = self.policy.directives(freshened.headerFields)
+                status.ttl =
+                    self.policy.freshnessLifetime(
+                        freshened.headerFields, directives: directives, status: freshened.status.code,
+                        responseTime: freshened.responseTime) - age
+                if let answer = await self.answer(from: freshened, key: key, request: request, status: status, age: age)
+                {
+                    return answer
+                }
+            }
+            // The 304 names another representation, or the body is gone: fetch it whole.
+            return try await self.fetch(
+                request, key: key, status: .forwarded(forward), requestDirectives: requestDirectives, collapse: false,
+                context: context, next: next)
+        }
+        if [500, 502, 503, 504].contains(response.status.code), staleOnError,
+            let answer = await self.staleAnswer(
+                entry, key: key, request: request, forwardStatus: response.status.code)
+        {
+            self.metrics.revalidationFailed.increment()
+            context.logger.warning(
+                "origin answered \(response.status.code); serving the stale response (stale-if-error)",
+                metadata: ["key": "\(key)"])
+            await Self.discard(response.body)
+            return answer
+        }
+        self.metrics.replaced.increment()
+        return await self.admit(
+            response, to: request, key: key, requestTime: requestTime, requestDirectives: requestDirectives,
+            status: .forwarded(forward), flight: nil, logger: context.logger)
+    }
+
+    /// How stale an entry may be served when the origin fails: its `stale-if-error`, else the
+    /// configured default, within the ceiling.
+    private func staleIfErrorWindow(_ entry: CachedResponse) -> Int {
+        let directives = self.policy.directives(entry.headerFields)
+        let configured = Int(self.configuration.staleIfError.components.seconds)
+        let ceiling = Int(self.configuration.maximumStale.components.seconds)
+        return min(max(directives.staleIfError ?? 0, configured), ceiling)
+    }
+
+    private func staleAnswer(_ entry: CachedResponse, key: String, request: ServerRequest, forwardStatus: Int?) async
+        -> ServerResponse?
+    {
+        let now = self.clock.now()
+        let age = ResponsePolicy.currentAge(entry, now: now)
+        let directives = self.policy.directives(entry.headerFields)
+        var status = CacheStatus.forwarded(.stale)
+        status.forwardStatus = forwardStatus
+        status.ttl =
+            self.policy.freshnessLifetime(
+                entry.headerFields, directives: directives, status: entry.status.code, responseTime: entry.responseTime)
+            - age
+        status.detail = "stale-if-error"
+        guard let answer = await self.answer(from: entry, key: key, request: request, status: status, age: age) else {
+            return nil
+        }
+        self.metrics.staleServed.increment()
+        return answer
+    }
+
+    /// `entry` updated by a `304` (RFC 9111 §3.2, §4.3.4); `nil` when the `304` carries a strong
+    /// validator that is not the stored one.
+    private func freshen(_ entry: CachedResponse, with fields: HTTPFields, requestTime: Timestamp) -> CachedResponse? {
+        if let incoming = fields[.eTag], let stored = entry.headerFields[.eTag],
+            !Conditionals.weakMatch(incoming, stored)
+        {
+            return nil
+        }
+        var freshened = entry
+        freshened.headerFields = self.policy.freshened(entry.headerFields, with: fields)
+        freshened.requestTime = requestTime
+        freshened.responseTime = self.clock.now()
+        freshened.ageValue = ResponsePolicy.ageValue(fields)
+        freshened.storedUntil = self.storedUntil(freshened)
+        return freshened
+    }
+
+    /// The background revalidation of a response served within `stale-while-revalidate`: at
+    /// most one per stored variant at a time.
+    private func revalidateInBackground<Context: MiddlewareContext>(
+        _ entry: CachedResponse, key: String, request: ServerRequest, context: Context,
+        origin: @escaping @Sendable (ServerRequest, Context) async throws -> ServerResponse
+    ) {
+        let token = key + "\n" + entry.variantKey
+        guard self.revalidating.withLock({ $0.insert(token).inserted }) else { return }
+        let validation =
+            Conditionals.validationRequest(for: request, stored: entry.headerFields)
+            ?? ServerRequest(head: Conditionals.withoutConditionals(request.head))
+        Task {
+            defer { _ = self.revalidating.withLock { $0.remove(token) } }
+            let requestTime = self.clock.now()
+            do {
+                let response = try await origin(validation, context)
+                if response.status.code == 304,
+                    let freshened = self.freshen(entry, with: response.head.headerFields, requestTime: requestTime)
+                {
+                    self.metrics.notModified.increment()
+                    await self.writeMetadata(freshened, key: key, logger: self.logger)
+                    return
+                }
+                let answered = await self.admit(
+                    response, to: validation, key: key, requestTime: requestTime,
+                    requestDirectives: CacheDirectives(), status: .forwarded(.stale), flight: nil, logger: self.logger)
+                self.metrics.replaced.increment()
+                await Self.discard(answered.body)
+            } catch {
+                self.metrics.revalidationFailed.increment()
+                self.logger.warning(
+                    "background revalidation failed; the stale response stays",
+                    metadata: ["key": "\(key)", "error": "\(error)"])
+            }
+        }
+    }
+
+    // MARK: Storing
+
+    /// Decides whether the origin's `response` is stored, stores it (now, or as its body streams
+    /// to the client), and returns what the client gets.
+    func admit(
+        _ response: ServerResponse, to request: ServerRequest, key: String, requestTime: Timestamp,
+        requestDirectives: CacheDirectives, status: CacheStatus, flight: RequestCollapser.Flight?, logger: Logger
+    ) async -> ServerResponse {
+        var response = response
+        var status = status
+        status.forwardStatus = response.status.code
+        let responseTime = self.clock.now()
+        let origin = response.head.headerFields
+        let directives = self.policy.directives(origin)
+        var refusal = self.policy.refusal(
+            request: request.head, requestDirectives: requestDirectives, response: response.head,
+            directives: directives)
+        if refusal == nil,
+            response.body.isOpaque || (response.body.contentLength ?? 0) > self.configuration.maximumEntrySize
+        {
+            refusal = .partial
+        }
+        var entry: CachedResponse?
+        if refusal == nil,
+            let variantKey = CacheKey.secondary(
+                varyNames: CacheKey.varyNames(origin), request: request.head.headerFields)
+        {
+            var candidate = CachedResponse(
+                status: response.status, headerFields: self.policy.storedFields(origin, directives: directives),
+                body: nil, bodyLength: 0, variantKey: variantKey, requestTime: requestTime, responseTime: responseTime,
+                ageValue: ResponsePolicy.ageValue(origin), tags: ResponsePolicy.tags(origin),
+                storedUntil: responseTime)
+            candidate.storedUntil = self.storedUntil(candidate)
+            if candidate.storedUntil > responseTime { entry = candidate } else { refusal = .noFreshness }
+        }
+        self.policy.removeOwnFields(&response.head.headerFields)
+        if var entry {
+            status.stored = true
+            if let buffer = response.body.buffer {
+                entry.body = buffer
+                entry.bodyLength = buffer.readableBytes
+                let stored = await self.write(entry, key: key, logger: logger)
+                flight?.finish(stored ? .stored : .notStored)
+            } else {
+                response.body = self.teeing(response.body, into: entry, key: key, flight: flight, logger: logger)
+            }
+        } else {
+            flight?.finish(.notStored)
+        }
+        response.head.headerFields.append(
+            HTTPField(name: .cacheStatus, value: status.render(name: self.configuration.name)))
+        return response
+    }
+
+    /// When a store may forget `entry`: when it stops being fresh, plus the stale ceiling if
+    /// it can still be validated or served stale.
+    func storedUntil(_ entry: CachedResponse) -> Timestamp {
+        let directives = self.policy.directives(entry.headerFields)
+        let lifetime = self.policy.freshnessLifetime(
+            entry.headerFields, directives: directives, status: entry.status.code, responseTime: entry.responseTime)
+        let initialAge = ResponsePolicy.currentAge(entry, now: entry.responseTime)
+        let freshFor = max(0, lifetime - initialAge)
+        let validatable = entry.headerFields[.eTag] != nil || entry.headerFields[.lastModified] != nil
+        let keptStale = validatable || self.mayServeStale(directives) ? self.configuration.maximumStale : .zero
+        if freshFor == 0, !validatable { return entry.responseTime }
+        return entry.responseTime + .seconds(freshFor) + keptStale
+    }
+
+    /// Stores `entry`; `false` (logged and counted) when the store failed.
+    private func write(_ entry: CachedResponse, key: String, logger: Logger) async -> Bool {
+        do {
+            try await self.store.store(entry, for: key)
+            return true
+        } catch {
+            self.metrics.writeErrors.increment()
+            logger.warning(
+                "cache store write failed; the response was not stored",
+                metadata: ["key": "\(key)", "error": "\(error)"])
+            return false
+        }
+    }
+
+    private func writeMetadata(_ entry: CachedResponse, key: String, logger: Logger) async {
+        do {
+            try await self.store.updateMetadata(entry, for: key)
+        } catch {
+            self.metrics.writeErrors.increment()
+            logger.warning("cache store update failed", metadata: ["key": "\(key)", "error": "\(error)"])
+        }
+    }
+
+    /// `body` streamed to the client and, if it completes within the size cap, stored.
+    private func teeing(
+        _ body: ResponseBody, into entry: CachedResponse, key: String, flight: RequestCollapser.Flight?, logger: Logger
+    ) -> ResponseBody {
+        let limit = self.configuration.maximumEntrySize
+        let expectedLength = body.contentLength
+        return ResponseBody(contentLength: body.contentLength) { parent in
+            var writer: any ResponseBodyWriter = CacheTeeWriter(
+                parent: parent, entry: entry, limit: limit, expectedLength: expectedLength)
+            do {
+                try await body.write(to: &writer)
+            } catch {
+                flight?.finish(.notStored)
+                if (writer as? CacheTeeWriter)?.clientError == nil {
+                    logger.info("origin body failed; nothing stored", metadata: ["key": "\(key)", "error": "\(error)"])
+                }
+                throw error
+            }
+            // A body that swapped the writer for another one cannot be stored.
+            guard var tee = writer as? CacheTeeWriter else {
+                flight?.finish(.notStored)
+                return
+            }
+            try await tee.finish(trailers: nil)
+            var stored = false
+            if var complete = tee.completedEntry, expectedLength == nil || expectedLength == complete.bodyLength {
+                complete.storedUntil = self.storedUntil(complete)
+                stored = await self.write(complete, key: key, logger: logger)
+            }
+            flight?.finish(stored ? .stored : .notStored)
+            if let clientError = tee.clientError { throw clientError }
+        }
+    }
+
+    /// Drains a body nobody will read, so the origin's connection is released.
+    static func discard(_ body: ResponseBody) async {
+        guard body.buffer == nil, !body.isOpaque else { return }
+        var sink: any ResponseBodyWriter = DiscardingWriter()
+        try? await body.write(to: &sink)
+    }
+
+    // MARK: Unsafe methods and purges
+
+    /// Forwards a request the cache does not answer; after an unsafe method succeeds, forgets
+    /// its URL and the same-origin `Location` and `Content-Location` (RFC 9111 §4.4).
+    private func forwardUnsafe<Context: MiddlewareContext>(
+        _ request: ServerRequest, context: Context, next: (ServerRequest, Context) async throws -> ServerResponse
+    ) async throws -> ServerResponse {
+        var response = try await next(request, context)
+        let method = request.head.method
+        let safe = method == .options || method == .trace || method == .connect
+        if !safe, (200..<400).contains(response.status.code) {
+            var keys = [CacheKey.primary(for: request.head)]
+            for name in [HTTPField.Name.location, .contentLocation] {
+                if let value = response.head.headerFields[name],
+                    let target = Self.sameOriginTarget(value, of: request.head)
+                {
+                    var head = request.head
+                    head.path = target
+                    keys.append(CacheKey.primary(for: head))
+                }
+            }
+            for key in keys {
+                do {
+                    try await self.store.remove(key)
+                } catch {
+                    self.metrics.writeErrors.increment()
+                    context.logger.warning(
+                        "cache store failed to invalidate after \(method.rawValue)",
+                        metadata: ["key": "\(key)", "error": "\(error)"])
+                }
+            }
+        }
+        self.policy.removeOwnFields(&response.head.headerFields)
+        response.head.headerFields.append(
+            HTTPField(name: .cacheStatus, value: CacheStatus.forwarded(.method).render(name: self.configuration.name)))
+        return response
+    }
+
+    /// The path of `reference` when it names the same origin as `request`.
+    static func sameOriginTarget(_ reference: String, of request: HTTPRequest) -> String? {
+        if reference.hasPrefix("/") { return reference.hasPrefix("//") ? nil : reference }
+        guard let absolute = Self.request(forURL: reference), let authority = request.authority,
+            absolute.authority?.equalsIgnoringASCIICase(authority) == true,
+            absolute.scheme == (request.scheme ?? "http")
+        else { return nil }
+        return absolute.path
+    }
+
+    private func purge<Context: MiddlewareContext>(
+        _ request: ServerRequest, context: Context, authorize: @Sendable (HTTPRequest, SocketAddress?) -> Bool
+    ) async -> ServerResponse {
+        guard authorize(request.head, context.remoteAddress) else {
+            context.logger.notice("PURGE refused", metadata: ["path": "\(request.head.path ?? "")"])
+            return ServerResponse(status: .forbidden, body: ResponseBody(string: "purge not allowed\n"))
+        }
+        let tags = ResponsePolicy.tags(request.head.headerFields)
+        do {
+            if tags.isEmpty {
+                try await self.purge(request.head)
+                return ServerResponse(status: .ok, body: ResponseBody(string: "purged\n"))
+            }
+            var removed = 0
+            for tag in tags { removed += try await self.store.removeTagged(tag) }
+            return ServerResponse(status: .ok, body: ResponseBody(string: "purged \(removed)\n"))
+        } catch {
+            self.metrics.writeErrors.increment()
+            context.logger.error("PURGE failed: the cache store failed", metadata: ["error": "\(error)"])
+            return ServerResponse(status: .serviceUnavailable, body: ResponseBody(string: "cache store unavailable\n"))
+        }
+    }
+}
+
+/// A writer that drops what it is given.
+struct DiscardingWriter: ResponseBodyWriter {
+    mutating func write(_ buffer: ByteBuffer) async throws {}
+    mutating func finish(trailers: HTTPFields?) async throws {}
+}

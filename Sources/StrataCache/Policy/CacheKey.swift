@@ -1,0 +1,181 @@
+public import HTTPTypes
+import Strata
+
+/// How a request is found in the cache: the primary key (method and normalised URL) and, for
+/// responses that carry `Vary`, the secondary key made of the request's normalised values of the
+/// fields `Vary` names (RFC 9111 §4.1).
+public enum CacheKey {
+    /// The primary key of `request`: `GET` (a `HEAD` is answered from the `GET` entry), the
+    /// scheme, the host in lower case without its default port, and the path and query with
+    /// percent-encodings normalised (RFC 3986 §6.2.2): hex digits upper-cased, unreserved
+    /// characters decoded. The query's order is kept: `?a=1&b=2` and `?b=2&a=1` may differ.
+    public static func primary(for request: HTTPRequest) -> String {
+        let scheme = (request.scheme ?? "http").lowercased()
+        var key = "GET " + scheme + "://"
+        if var authority = request.authority?.lowercased() {
+            if scheme == "http", authority.hasSuffix(":80") { authority.removeLast(3) }
+            if scheme == "https", authority.hasSuffix(":443") { authority.removeLast(4) }
+            key += authority
+        }
+        key += Self.normalisedTarget(request.path ?? "/")
+        return key
+    }
+
+    /// The secondary key of a request for a response that varies on `varyNames` (lower case, in
+    /// the response's order): each name and the request's normalised value, or a marker for an
+    /// absent field. `nil` for `Vary: *`, which no request matches.
+    static func secondary(varyNames: [String], request: HTTPFields) -> String? {
+        if varyNames.isEmpty { return "" }
+        var key = ""
+        for name in varyNames {
+            if name == "*" { return nil }
+            key += name
+            key += ":"
+            if let fieldName = HTTPField.Name(name), request.contains(fieldName) {
+                key += Self.normalisedValue(request, name: fieldName, lowercase: Self.caseInsensitive.contains(name))
+            } else {
+                key += "\u{0}"
+            }
+            key += "\n"
+        }
+        return key
+    }
+
+    /// The `Vary` names of a response, lower-cased, duplicates removed, in order.
+    static func varyNames(_ fields: HTTPFields) -> [String] {
+        var names: [String] = []
+        for element in fields.listElements(.vary) {
+            let name = element.lowercased()
+            if !names.contains(name) { names.append(name) }
+        }
+        return names
+    }
+
+    /// Fields whose values compare ignoring case (their tokens are case-insensitive).
+    static let caseInsensitive: Set<String> = ["accept-encoding", "accept-charset", "accept-language", "accept"]
+
+    /// A field's lines joined as one list, each element trimmed, with `", "` between them.
+    static func normalisedValue(_ fields: HTTPFields, name: HTTPField.Name, lowercase: Bool) -> String {
+        var value = ""
+        for element in fields.listElements(name) {
+            if !value.isEmpty { value += ", " }
+            value += Self.collapsingWhitespace(element)
+        }
+        return lowercase ? value.lowercased() : value
+    }
+
+    private static func collapsingWhitespace(_ element: Substring) -> String {
+        guard element.utf8.contains(where: { $0 == 0x20 || $0 == 0x09 }) else { return String(element) }
+        var text = ""
+        var inQuotes = false
+        var pendingSpace = false
+        for character in element {
+            if character == "\"" { inQuotes.toggle() }
+            if !inQuotes, character == " " || character == "\t" {
+                pendingSpace = true
+                continue
+            }
+            // Whitespace around `;` and `=` carries no meaning in parameters.
+            if pendingSpace, character != ";", character != "=", text.last != ";", text.last != "=" { text += " " }
+            pendingSpace = false
+            text.append(character)
+        }
+        return text
+    }
+
+    /// The request target with percent-encodings normalised.
+    static func normalisedTarget(_ target: String) -> String {
+        guard target.utf8.contains(UInt8(ascii: "%")) else { return target }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(target.utf8.count)
+        let utf8 = Array(target.utf8)
+        var index = 0
+        while index < utf8.count {
+            let byte = utf8[index]
+            if byte == UInt8(ascii: "%"), index + 2 < utf8.count, let high = Self.hexValue(utf8[index + 1]),
+                let low = Self.hexValue(utf8[index + 2])
+            {
+                let decoded = high << 4 | low
+                if Self.isUnreserved(decoded) {
+                    bytes.append(decoded)
+                } else {
+                    bytes.append(byte)
+                    bytes.append(Self.upperHex(utf8[index + 1]))
+                    bytes.append(Self.upperHex(utf8[index + 2]))
+                }
+                index += 3
+            } else {
+                bytes.append(byte)
+                index += 1
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    private static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case 0x30...0x39: byte - 0x30
+        case 0x41...0x46: byte - 0x41 + 10
+        case 0x61...0x66: byte - 0x61 + 10
+        default: nil
+        }
+    }
+
+    private static func upperHex(_ byte: UInt8) -> UInt8 {
+        (0x61...0x66).contains(byte) ? byte - 0x20 : byte
+    }
+
+    private static func isUnreserved(_ byte: UInt8) -> Bool {
+        (0x41...0x5A).contains(byte) || (0x61...0x7A).contains(byte) || (0x30...0x39).contains(byte)
+            || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "_")
+            || byte == UInt8(ascii: "~")
+    }
+}
+
+/// How the cache rewrites a request's `Accept-Encoding` before looking it up and forwarding it,
+/// so that the responses a compressing origin varies on `Accept-Encoding` make few variants.
+public struct AcceptEncodingNormalization: Sendable, Hashable {
+    enum Mode: Hashable {
+        case unchanged
+        case accepted
+        case preferred
+    }
+
+    let mode: Mode
+    /// The codings considered, in the server's order of preference, lower case.
+    public let codings: [String]
+
+    /// Leaves `Accept-Encoding` as the client sent it: every spelling is its own variant.
+    public static let unchanged = AcceptEncodingNormalization(mode: .unchanged, codings: [])
+
+    /// Keeps the codings of `codings` that the client accepts (`q` above 0, directly or through
+    /// `*`), without weights, in the order of `codings`: `gzip, deflate, br` and
+    /// `br;q=0.9, gzip` both become `br, gzip`. The origin still chooses among them.
+    public static func accepted(among codings: [String] = ["br", "zstd", "gzip", "deflate"]) -> Self {
+        AcceptEncodingNormalization(mode: .accepted, codings: codings.map { $0.lowercased() })
+    }
+
+    /// Keeps only the first coding of `codings` the client accepts (or none): the fewest
+    /// variants, for origins that support every coding listed.
+    public static func preferred(among codings: [String]) -> Self {
+        AcceptEncodingNormalization(mode: .preferred, codings: codings.map { $0.lowercased() })
+    }
+
+    /// The normalised value for `fields`; `nil` to remove the field.
+    func normalise(_ fields: HTTPFields) -> String? {
+        let list = QualityList(fields, name: .acceptEncoding)
+        var kept: [String] = []
+        for coding in self.codings {
+            guard let quality = list.quality(of: coding), quality > 0 else { continue }
+            kept.append(coding)
+            if self.mode == .preferred { break }
+        }
+        return kept.isEmpty ? nil : kept.joined(separator: ", ")
+    }
+
+    /// Rewrites `fields`'s `Accept-Encoding`.
+    func apply(to fields: inout HTTPFields) {
+        guard self.mode != .unchanged, fields.contains(.acceptEncoding) else { return }
+        fields[.acceptEncoding] = self.normalise(fields)
+    }
+}

@@ -1,0 +1,42 @@
+/// One cache's member of the `Cache-Status` list (RFC 9211): what this cache did with a request.
+struct CacheStatus: Sendable {
+    /// Why the request went to the origin (RFC 9211 §2.2).
+    enum Forward: String, Sendable {
+        case bypass, method, uriMiss = "uri-miss", varyMiss = "vary-miss", request, stale
+    }
+
+    var hit = false
+    var forward: Forward?
+    var forwardStatus: Int?
+    /// Freshness left, in seconds; negative when stale.
+    var ttl: Int?
+    var stored = false
+    var collapsed = false
+    var detail: String?
+
+    static func hit(ttl: Int) -> CacheStatus {
+        var status = CacheStatus()
+        status.hit = true
+        status.ttl = ttl
+        return status
+    }
+
+    static func forwarded(_ forward: Forward) -> CacheStatus {
+        var status = CacheStatus()
+        status.forward = forward
+        return status
+    }
+
+    /// The list member, `Strata; fwd=uri-miss; fwd-status=200; stored`.
+    func render(name: String) -> String {
+        var text = name
+        if self.hit { text += "; hit" }
+        if let forward = self.forward { text += "; fwd=" + forward.rawValue }
+        if let forwardStatus = self.forwardStatus { text += "; fwd-status=" + String(forwardStatus) }
+        if let ttl = self.ttl { text += "; ttl=" + String(ttl) }
+        if self.stored { text += "; stored" }
+        if self.collapsed { text += "; collapsed" }
+        if let detail = self.detail { text += "; detail=" + detail }
+        return text
+    }
+}

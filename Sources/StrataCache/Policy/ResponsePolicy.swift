@@ -1,0 +1,199 @@
+import HTTPTypes
+import Strata
+
+/// The RFC 9111 rules that turn a response into a stored entry and a stored entry into an
+/// answer: what may be stored (§3), how long it is fresh (§4.2.1, §4.2.2), its age (§4.2.3),
+/// and which fields are kept (§3.1, §5.2.2.4, §5.2.2.7).
+struct ResponsePolicy: Sendable {
+    let shared: Bool
+    let targetedFields: [HTTPField.Name]
+    let heuristicFraction: Double
+    let maximumHeuristicSeconds: Int
+    let perUserVaryFields: Set<String>
+    let exposesTagFields: Bool
+
+    init(_ configuration: HTTPCacheConfiguration) {
+        self.shared = configuration.mode == .shared
+        self.targetedFields = configuration.targetedFields
+        self.heuristicFraction = configuration.heuristicFraction
+        self.maximumHeuristicSeconds = Int(configuration.maximumHeuristicLifetime.components.seconds)
+        self.perUserVaryFields = Set(configuration.perUserVaryFields.map { $0.lowercased() })
+        self.exposesTagFields = configuration.exposesTagFields
+    }
+
+    /// Statuses a cache may store with heuristic freshness (RFC 9110 §15.1).
+    static let heuristicallyCacheable: Set<Int> = [200, 203, 204, 300, 301, 308, 404, 405, 410, 414, 501]
+
+    /// Statuses this cache understands, for `must-understand` (partial content is not handled).
+    static let understood: Set<Int> = [
+        200, 203, 204, 300, 301, 302, 303, 307, 308, 400, 403, 404, 405, 410, 414, 500, 501, 502, 503, 504,
+    ]
+
+    /// The directives that govern this cache: the first valid targeted field (RFC 9213 §2.1),
+    /// else `Cache-Control`.
+    func directives(_ fields: HTTPFields) -> CacheDirectives {
+        for name in self.targetedFields {
+            if let directives = CacheDirectives.targetedField(fields, name: name) { return directives }
+        }
+        return CacheDirectives(fields)
+    }
+
+    /// Why a response is not stored, for logs and `Cache-Status`' `detail`.
+    enum Refusal: String, Sendable {
+        case method, status, noStore = "no-store", mustUnderstand = "must-understand", isPrivate = "private"
+        case authorization, setCookie = "set-cookie", varyStar = "vary-star", perUser = "vary-per-user"
+        case noFreshness = "no-freshness", requestNoStore = "request-no-store", partial
+    }
+
+    /// Whether `response` to `request` may be stored (RFC 9111 §3).
+    func refusal(
+        request: HTTPRequest, requestDirectives: CacheDirectives, response: HTTPResponse, directives: CacheDirectives
+    ) -> Refusal? {
+        guard request.method == .get else { return .method }
+        if requestDirectives.noStore { return .requestNoStore }
+        let code = response.status.code
+        if code < 200 || code == 206 || code == 304 || response.headerFields[.contentRange] != nil { return .partial }
+        if directives.mustUnderstand {
+            if !Self.understood.contains(code) { return .mustUnderstand }
+        } else if directives.noStore {
+            return .noStore
+        }
+        if self.shared {
+            if directives.isPrivate { return .isPrivate }
+            if request.headerFields[.authorization] != nil,
+                !(directives.isPublic || directives.sharedMaxAge != nil || directives.mustRevalidate)
+            {
+                return .authorization
+            }
+            if response.headerFields[.setCookie] != nil { return .setCookie }
+        }
+        let vary = CacheKey.varyNames(response.headerFields)
+        if vary.contains("*") { return .varyStar }
+        if self.shared, vary.contains(where: { self.perUserVaryFields.contains($0) }) { return .perUser }
+        let explicit =
+            directives.maxAge != nil || (self.shared && directives.sharedMaxAge != nil)
+            || response.headerFields[.expires] != nil || directives.isPublic || (!self.shared && directives.isPrivate)
+        guard explicit || Self.heuristicallyCacheable.contains(code) else { return .status }
+        return nil
+    }
+
+    /// The freshness lifetime in seconds (RFC 9111 §4.2.1), heuristic when nothing explicit.
+    func freshnessLifetime(_ fields: HTTPFields, directives: CacheDirectives, status: Int, responseTime: Timestamp)
+        -> Int
+    {
+        if self.shared, let sharedMaxAge = directives.sharedMaxAge { return sharedMaxAge }
+        if let maxAge = directives.maxAge { return maxAge }
+        let date = Self.dateValue(fields, responseTime: responseTime)
+        if let expires = fields[.expires] {
+            guard fields[values: .expires].count == 1, let expiry = HTTPDate.parse(expires) else { return 0 }
+            return max(0, Int(clamping: expiry - date))
+        }
+        guard Self.heuristicallyCacheable.contains(status) || directives.isPublic,
+            let lastModified = fields[.lastModified].flatMap({ HTTPDate.parse($0) }), lastModified < date
+        else { return 0 }
+        let heuristic = Double(date - lastModified) * self.heuristicFraction
+        return min(Int(heuristic), self.maximumHeuristicSeconds)
+    }
+
+    /// The origin's `Date` in seconds, or the response time when it has none (or a bad one).
+    static func dateValue(_ fields: HTTPFields, responseTime: Timestamp) -> Int64 {
+        fields[.date].flatMap { HTTPDate.parse($0) } ?? responseTime.secondsSince1970
+    }
+
+    /// The origin's `Age`, in seconds; 0 when absent or invalid.
+    static func ageValue(_ fields: HTTPFields) -> Int {
+        guard let value = fields[.age] else { return 0 }
+        let text = value.split(separator: ",").first.map { $0.trimmingOWS() } ?? ""
+        return CacheDirectives.seconds(text)
+    }
+
+    /// The current age of `entry` at `now`, in seconds (RFC 9111 §4.2.3).
+    static func currentAge(_ entry: CachedResponse, now: Timestamp) -> Int {
+        let date = Self.dateValue(entry.headerFields, responseTime: entry.responseTime)
+        let responseSeconds = entry.responseTime.secondsSince1970
+        let apparentAge = max(0, responseSeconds - date)
+        let responseDelay = max(0, entry.responseTime.secondsSince1970 - entry.requestTime.secondsSince1970)
+        let correctedAgeValue = Int64(entry.ageValue) + responseDelay
+        let correctedInitialAge = max(apparentAge, correctedAgeValue)
+        let residentTime = max(0, (now - entry.responseTime).components.seconds)
+        return Int(clamping: correctedInitialAge + residentTime)
+    }
+
+    /// Hop-by-hop fields (RFC 9110 §7.6.1) and framing, never stored.
+    private static let unstored: [HTTPField.Name] = [
+        .connection, .transferEncoding, .upgrade, .te, .trailer, .proxyAuthenticate, .proxyAuthorization, .age,
+        .contentLength, HTTPField.Name("Keep-Alive")!, HTTPField.Name("Proxy-Connection")!,
+    ]
+
+    /// The fields of `fields` a stored copy keeps.
+    func storedFields(_ fields: HTTPFields, directives: CacheDirectives) -> HTTPFields {
+        var stored = fields
+        for name in fields.listElements(.connection) {
+            if let name = HTTPField.Name(String(name)) { stored[name] = nil }
+        }
+        for name in Self.unstored { stored[name] = nil }
+        if self.shared {
+            stored[.setCookie] = nil
+            for name in directives.privateFields { if let name = HTTPField.Name(name) { stored[name] = nil } }
+        }
+        for name in directives.noCacheFields { if let name = HTTPField.Name(name) { stored[name] = nil } }
+        // The tags are kept in the entry itself; the own targeted fields stay, as the stored
+        // response's freshness depends on them, and are removed from each answer.
+        self.removeTagFields(&stored)
+        return stored
+    }
+
+    /// Removes the fields meant for this cache alone: its own targeted fields and, unless
+    /// exposed, the tag fields.
+    func removeOwnFields(_ fields: inout HTTPFields) {
+        for name in self.targetedFields where name != .cdnCacheControl { fields[name] = nil }
+        self.removeTagFields(&fields)
+    }
+
+    private func removeTagFields(_ fields: inout HTTPFields) {
+        if !self.exposesTagFields {
+            fields[.cacheTag] = nil
+            fields[.surrogateKey] = nil
+        }
+    }
+
+    /// The tags of a response: `Cache-Tag` (comma-separated) and `Surrogate-Key` (space-separated).
+    static func tags(_ fields: HTTPFields) -> [String] {
+        var tags: [String] = fields.listElements(.cacheTag).map(String.init)
+        for line in fields[values: .surrogateKey] {
+            for tag in line.split(whereSeparator: { $0 == " " || $0 == "\t" }) { tags.append(String(tag)) }
+        }
+        var seen: Set<String> = []
+        return tags.filter { seen.insert($0).inserted }
+    }
+
+    /// Fields a `304` does not change in the stored response (RFC 9111 §3.2).
+    private static let keptOn304: Set<HTTPField.Name> = [.contentLength, .contentEncoding, .contentRange]
+
+    /// The stored fields updated with those of a `304` (RFC 9111 §3.2): each field the `304`
+    /// carries replaces the stored lines of that name.
+    func freshened(_ stored: HTTPFields, with notModified: HTTPFields) -> HTTPFields {
+        let directives = self.directives(notModified)
+        let incoming = self.storedFields(notModified, directives: directives)
+        var result = stored
+        var replaced: Set<HTTPField.Name> = []
+        for field in incoming where !Self.keptOn304.contains(field.name) {
+            if replaced.insert(field.name).inserted { result[field.name] = nil }
+            result.append(field)
+        }
+        return result
+    }
+}
+
+/// The request directives, with `Pragma: no-cache` standing for `Cache-Control: no-cache` when
+/// the request has no `Cache-Control` (RFC 9111 §5.4).
+func requestDirectives(_ fields: HTTPFields) -> CacheDirectives {
+    if fields[.cacheControl] != nil { return CacheDirectives(fields) }
+    var directives = CacheDirectives()
+    if fields.containsListElement("no-cache", in: .pragmaField) { directives.noCache = true }
+    return directives
+}
+
+extension HTTPField.Name {
+    static let pragmaField = HTTPField.Name("Pragma")!
+}

@@ -1,0 +1,151 @@
+import HTTPTypes
+import NIOCore
+import Strata
+import StrataCache
+import StrataTesting
+import Testing
+
+/// RFC 9111 §4.1 (keys and `Vary`) and §4.2 (freshness, age, request directives).
+@Suite struct KeyAndFreshnessTests {
+    @Test func varyMakesOneVariantPerNormalisedRequestValue() async throws {
+        let cache = try CacheHarness { request, _ in
+            reply(
+                .ok, [.cacheControl: "max-age=60", .vary: "Accept-Language"],
+                body: request.headerFields[.acceptLanguage] ?? "none")
+        }
+        #expect(try await cache.get("/", [.acceptLanguage: "en, fr"]).bodyString == "en, fr")
+        let other = try await cache.get("/", [.acceptLanguage: "de"])
+        #expect(other.bodyString == "de")
+        #expect(other.cacheStatus.hasPrefix("Strata; fwd=vary-miss"))
+        // Whitespace and case do not make a new variant of a case-insensitive field.
+        let same = try await cache.get("/", [.acceptLanguage: "EN,   fr"])
+        #expect(same.bodyString == "en, fr")
+        #expect(same.cacheStatus.contains("hit"))
+        #expect(try await cache.get("/").bodyString == "none")
+        #expect(try await cache.get("/").cacheStatus.contains("hit"))
+        #expect(cache.origin.count == 3)
+    }
+
+    @Test func varyStarIsNeverMatched() async throws {
+        let cache = try CacheHarness { _, _ in reply(.ok, [.cacheControl: "max-age=60", .vary: "*"]) }
+        _ = try await cache.get()
+        _ = try await cache.get()
+        #expect(cache.origin.count == 2)
+    }
+
+    @Test func theKeyHasTheQueryAndNormalisedPercentEncodings() async throws {
+        let cache = try CacheHarness { request, _ in reply(.ok, [.cacheControl: "max-age=60"], body: request.path ?? "")
+        }
+        _ = try await cache.get("/a%7eb?x=%2f")
+        #expect(try await cache.get("/a~b?x=%2F").cacheStatus.contains("hit"))
+        #expect(try await cache.get("/a~b?x=1").cacheStatus.hasPrefix("Strata; fwd=uri-miss"))
+        #expect(
+            CacheKey.primary(for: HTTPRequest(method: .head, scheme: "http", authority: "Example.COM:80", path: "/p"))
+                == "GET http://example.com/p")
+    }
+
+    @Test func sharedMaxAgeWinsOverMaxAgeAndExpires() async throws {
+        let clock = ManualClock()
+        let cache = try CacheHarness(clock: clock) { _, _ in
+            reply(
+                .ok,
+                [
+                    .cacheControl: "max-age=5, s-maxage=100",
+                    .expires: HTTPDate.format(secondsSince1970: clock.now().secondsSince1970 + 10),
+                ], clock: clock)
+        }
+        _ = try await cache.get()
+        clock.advance(by: .seconds(50))
+        #expect(try await cache.get().cacheStatus == "Strata; hit; ttl=50")
+    }
+
+    @Test func expiresCountsFromDateAndAnInvalidOneIsStale() async throws {
+        let clock = ManualClock()
+        let cache = try CacheHarness(clock: clock) { request, _ in
+            let expires =
+                request.path == "/bad" ? "0" : HTTPDate.format(secondsSince1970: clock.now().secondsSince1970 + 30)
+            return reply(.ok, [.expires: expires, .eTag: "\"x\""], clock: clock)
+        }
+        _ = try await cache.get("/good")
+        clock.advance(by: .seconds(20))
+        #expect(try await cache.get("/good").cacheStatus == "Strata; hit; ttl=10")
+        _ = try await cache.get("/bad")
+        #expect(try await cache.get("/bad").cacheStatus.hasPrefix("Strata; fwd=stale"))
+    }
+
+    @Test func theOriginsAgeAndTheResponseDelayCount() async throws {
+        let cache = try CacheHarness { _, _ in reply(.ok, [.cacheControl: "max-age=60", .age: "50"]) }
+        _ = try await cache.get()
+        cache.advance(5)
+        let hit = try await cache.get()
+        #expect(hit.headerFields[.age] == "55")
+        #expect(hit.cacheStatus == "Strata; hit; ttl=5")
+        cache.advance(6)
+        #expect(try await cache.get().cacheStatus.hasPrefix("Strata; fwd=stale"))
+    }
+
+    @Test func anApparentAgeFromAnOldDateCounts() async throws {
+        let clock = ManualClock()
+        let cache = try CacheHarness(clock: clock) { _, _ in
+            reply(
+                .ok,
+                [
+                    .cacheControl: "max-age=60",
+                    .date: HTTPDate.format(secondsSince1970: clock.now().secondsSince1970 - 40),
+                ])
+        }
+        _ = try await cache.get()
+        #expect(try await cache.get().headerFields[.age] == "40")
+    }
+
+    @Test func requestMaxAgeMinFreshAndMaxStale() async throws {
+        let cache = try CacheHarness { _, _ in reply(.ok, [.cacheControl: "max-age=60"]) }
+        _ = try await cache.get()
+        cache.advance(30)
+        #expect(try await cache.get("/", [.cacheControl: "max-age=10"]).cacheStatus.hasPrefix("Strata; fwd=request"))
+        // That refetch made a new response: 20 s later it has 40 s of freshness left.
+        cache.advance(20)
+        #expect(try await cache.get("/", [.cacheControl: "min-fresh=30"]).cacheStatus == "Strata; hit; ttl=40")
+        #expect(try await cache.get("/", [.cacheControl: "min-fresh=50"]).cacheStatus.hasPrefix("Strata; fwd=request"))
+        cache.advance(70)  // 10 s stale
+        #expect(try await cache.get("/", [.cacheControl: "max-stale=20"]).cacheStatus == "Strata; hit; ttl=-10")
+        #expect(try await cache.get("/", [.cacheControl: "max-stale=5"]).cacheStatus.hasPrefix("Strata; fwd=stale"))
+    }
+
+    @Test func requestNoCacheAndPragmaRevalidate() async throws {
+        let cache = try CacheHarness { _, _ in reply(.ok, [.cacheControl: "max-age=60"]) }
+        _ = try await cache.get()
+        #expect(try await cache.get("/", [.cacheControl: "no-cache"]).cacheStatus.hasPrefix("Strata; fwd=request"))
+        #expect(try await cache.get("/", [.pragma: "no-cache"]).cacheStatus.hasPrefix("Strata; fwd=request"))
+        // Cache-Control present: Pragma is ignored.
+        #expect(
+            try await cache.get("/", [.pragma: "no-cache", .cacheControl: "max-stale=1"]).cacheStatus.contains(
+                "hit"))
+    }
+
+    @Test func onlyIfCachedAnswers504WithoutAStoredResponse() async throws {
+        let cache = try CacheHarness { _, _ in reply(.ok, [.cacheControl: "max-age=60"]) }
+        let miss = try await cache.get("/", [.cacheControl: "only-if-cached"])
+        #expect(miss.status == .gatewayTimeout)
+        #expect(cache.origin.count == 0)
+        _ = try await cache.get()
+        #expect(try await cache.get("/", [.cacheControl: "only-if-cached"]).status == .ok)
+    }
+
+    @Test func invalidMaxAgeMakesTheResponseStale() async throws {
+        let cache = try CacheHarness { _, _ in reply(.ok, [.cacheControl: "max-age=abc", .eTag: "\"e\""]) }
+        _ = try await cache.get()
+        #expect(try await cache.get().cacheStatus.hasPrefix("Strata; fwd=stale"))
+    }
+
+    @Test func directivesParseQuotedValuesCaseAndTheFirstOfRepeats() {
+        var fields = HTTPFields()
+        fields.append(HTTPField(name: .cacheControl, value: "MAX-AGE=\"30\", no-cache=\"Set-Cookie, X-A\""))
+        fields.append(HTTPField(name: .cacheControl, value: "max-age=99, stale-while-revalidate=99999999999"))
+        let directives = CacheDirectives(fields)
+        #expect(directives.maxAge == 30)
+        #expect(directives.noCacheFields == ["set-cookie", "x-a"])
+        #expect(directives.noCache == false)
+        #expect(directives.staleWhileRevalidate == 2_147_483_648)
+    }
+}
