@@ -10,7 +10,7 @@ export STRATA_PYTHON="$PWD/.venv/bin/python"
 
 # The light targets must stay light: build each alone and check what got compiled.
 if [ $# -eq 0 ]; then bash scripts/check-independence.sh Strata StrataCORS StrataCompression StrataWebSocket StrataSessions StrataRateLimit \
-    StrataReverseProxy:NIOPosix,Tracing; fi
+    StrataCache StrataReverseProxy:NIOPosix,Tracing; fi
 
 # A real Redis: a standalone server and a 3-master cluster, stopped on exit whatever happens.
 source scripts/redis-servers.sh

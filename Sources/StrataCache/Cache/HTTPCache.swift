@@ -537,8 +537,13 @@ public final class HTTPCache: Sendable {
         let initialAge = ResponsePolicy.currentAge(entry, now: entry.responseTime)
         let freshFor = max(0, lifetime - initialAge)
         let validatable = entry.headerFields[.eTag] != nil || entry.headerFields[.lastModified] != nil
+        let servableStale =
+            self.mayServeStale(directives)
+            && ((directives.staleWhileRevalidate ?? 0) > 0 || (directives.staleIfError ?? 0) > 0
+                || self.configuration.staleIfError > .zero)
+        // Neither fresh, nor validatable, nor ever served stale: not worth keeping.
+        if freshFor == 0, !validatable, !servableStale { return entry.responseTime }
         let keptStale = validatable || self.mayServeStale(directives) ? self.configuration.maximumStale : .zero
-        if freshFor == 0, !validatable { return entry.responseTime }
         return entry.responseTime + .seconds(freshFor) + keptStale
     }
 

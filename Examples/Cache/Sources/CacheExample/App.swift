@@ -1,11 +1,11 @@
 import Foundation
 import HTTPTypes
-import Logging
+public import Logging
 import NIOCore
 import ServiceLifecycle
-import Strata
-import StrataCache
-import StrataServer
+public import Strata
+public import StrataCache
+public import StrataServer
 import Synchronization
 import UnixSignals
 
@@ -50,7 +50,7 @@ struct CacheExample {
 }
 
 /// The cache, in front of the demo routes; PURGE is allowed from loopback addresses.
-func buildApplication(logger: Logger) throws -> HTTPCacheResponder<Router<BasicContext>> {
+public func buildApplication(logger: Logger) throws -> HTTPCacheResponder<Router<BasicContext>> {
     var configuration = HTTPCacheConfiguration()
     configuration.purgeAuthorization = { _, peer in
         guard let ip = peer?.ipAddress else { return false }
