@@ -34,6 +34,7 @@ let package = Package(
                 .product(name: "StrataSessions", package: "Strata"),
                 .product(name: "StrataRateLimit", package: "Strata"),
                 .product(name: "StrataReverseProxy", package: "Strata"),
+                .product(name: "StrataCache", package: "Strata"),
                 .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -111,6 +112,19 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: "Tools/SessionsServer"
+        ),
+        // scripts/bench-cache.sh: the bytes a cache hit serves, from a plain StrataServer route.
+        .executableTarget(
+            name: "BytesServer",
+            dependencies: [
+                .product(name: "Strata", package: "Strata"),
+                .product(name: "StrataServer", package: "Strata"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Tools/BytesServer"
         ),
         // ...and its Hummingbird peer, hummingbird-auth's SessionMiddleware (the Vapor peer is
         // VaporPeer --mode sessions).

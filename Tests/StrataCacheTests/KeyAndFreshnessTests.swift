@@ -148,4 +148,25 @@ import Testing
         #expect(directives.noCache == false)
         #expect(directives.staleWhileRevalidate == 2_147_483_648)
     }
+
+    @Test func acceptEncodingIsNormalisedToFewSpellings() {
+        func normalised(_ value: String, _ normalization: AcceptEncodingNormalization = .accepted()) -> String? {
+            var fields: HTTPFields = [.acceptEncoding: value]
+            normalization.apply(to: &fields)
+            return fields[.acceptEncoding]
+        }
+        #expect(normalised("gzip, deflate, br, zstd") == "gzip, deflate, br, zstd")
+        #expect(normalised("br;q=0.9, GZIP,deflate") == "gzip, deflate, br")
+        #expect(normalised("*;q=0.5, br;q=0") == "gzip, deflate, zstd")
+        #expect(normalised("identity") == nil)
+        #expect(normalised("gzip, br", .preferred(among: ["br", "gzip"])) == "br")
+        #expect(normalised("gzip;q=0.5, br", .unchanged) == "gzip;q=0.5, br")
+    }
+
+    @Test func aRequestWithNoTransformReachesTheOriginAsSent() async throws {
+        let cache = try CacheHarness { _, _ in reply(.ok, [.cacheControl: "max-age=60"]) }
+        _ = try await cache.get("/a", [.acceptEncoding: "br;q=0.5, gzip", .cacheControl: "no-transform"])
+        _ = try await cache.get("/b", [.acceptEncoding: "br;q=0.5, gzip"])
+        #expect(cache.origin.requests.map { $0.headerFields[.acceptEncoding] } == ["br;q=0.5, gzip", "gzip, br"])
+    }
 }

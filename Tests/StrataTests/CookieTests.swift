@@ -76,6 +76,17 @@ import Testing
         #expect(HTTPDate.format(secondsSince1970: 0) == "Thu, 01 Jan 1970 00:00:00 GMT")
         #expect(HTTPDate.format(secondsSince1970: 951_782_400) == "Tue, 29 Feb 2000 00:00:00 GMT")
     }
+
+    @Test func theFixdateFastPathAgreesWithTheFormatterOverTwoCenturies() {
+        var seconds: Int64 = -2_208_988_800  // 1900
+        while seconds < 4_102_444_800 {  // 2100
+            #expect(HTTPDate.parse(HTTPDate.format(secondsSince1970: seconds)) == seconds)
+            seconds += 86_400 * 7 + 3_661
+        }
+        #expect(HTTPDate.parse("Sun, 06 Nov 1994 08:49:37 GMX") == nil)
+        #expect(HTTPDate.parse("Sun, 06 Xyz 1994 08:49:37 GMT") == nil)
+        #expect(HTTPDate.parse("Sun, 32 Nov 1994 08:49:37 GMT") == nil)
+    }
 }
 
 extension Cookie {

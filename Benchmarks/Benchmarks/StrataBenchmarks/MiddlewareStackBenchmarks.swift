@@ -63,4 +63,5 @@ let benchmarks: @Sendable () -> Void = {
     webSocketBenchmarks()
     respParserBenchmarks()
     reverseProxyBenchmarks()
+    cacheBenchmarks()
 }

@@ -103,10 +103,17 @@ enum ListParser {
 extension Substring {
     /// Trims optional whitespace (space and tab, RFC 9110 §5.6.3) from both ends.
     public func trimmingOWS() -> Substring {
-        var slice = self
-        while let first = slice.first, first == " " || first == "\t" { slice.removeFirst() }
-        while let last = slice.last, last == " " || last == "\t" { slice.removeLast() }
-        return slice
+        // On the UTF-8 view: spaces and tabs are ASCII, and bytes need no grapheme breaking.
+        let utf8 = self.utf8
+        var start = utf8.startIndex
+        var end = utf8.endIndex
+        while start < end, utf8[start] == 0x20 || utf8[start] == 0x09 { start = utf8.index(after: start) }
+        while start < end {
+            let last = utf8.index(before: end)
+            guard utf8[last] == 0x20 || utf8[last] == 0x09 else { break }
+            end = last
+        }
+        return self[start..<end]
     }
 }
 

@@ -32,7 +32,7 @@ struct CacheTeeWriter: ResponseBodyWriter {
     var completedEntry: CachedResponse? {
         guard self.finished, let collected = self.collected else { return nil }
         var entry = self.entry
-        entry.body = collected
+        entry.body = HTTPCache.compacted(collected)
         entry.bodyLength = collected.readableBytes
         return entry
     }

@@ -127,7 +127,6 @@ public final class HTTPCache: Sendable {
         next: (ServerRequest, Context) async throws -> ServerResponse,
         background: (@Sendable (ServerRequest, Context) async throws -> ServerResponse)?
     ) async throws -> ServerResponse {
-        var request = request
         let method = request.head.method
         if let authorize = self.configuration.purgeAuthorization, method.rawValue == "PURGE" {
             return await self.purge(request, context: context, authorize: authorize)
@@ -135,6 +134,43 @@ public final class HTTPCache: Sendable {
         guard method == .get || method == .head else {
             return try await self.forwardUnsafe(request, context: context, next: next)
         }
+        switch await self.decide(request, canRevalidateLater: background != nil, logger: context.logger) {
+        case .answer(let answer):
+            return answer
+        case .fetch(let request, let key, let status, let directives, let collapse):
+            return try await self.fetch(
+                request, key: key, status: status, requestDirectives: directives, collapse: collapse,
+                context: context, next: next)
+        case .answerAndRevalidate(let answer, let entry, let key, let request):
+            if let background {
+                self.revalidateInBackground(entry, key: key, request: request, context: context, origin: background)
+            }
+            return answer
+        case .validate(let entry, let key, let request, let forward, let directives, let staleness, let mayServeStale):
+            return try await self.validate(
+                entry, key: key, request: request, forward: forward, requestDirectives: directives,
+                staleness: staleness, mayServeStale: mayServeStale, context: context, next: next)
+        }
+    }
+
+    /// What to do with a `GET` or `HEAD`, decided without the origin.
+    enum Decision {
+        /// Answered from the store (or `504` for `only-if-cached`).
+        case answer(ServerResponse)
+        /// Nothing usable stored: ask the origin.
+        case fetch(ServerRequest, key: String, status: CacheStatus, directives: CacheDirectives, collapse: Bool)
+        /// Answered stale within `stale-while-revalidate`; revalidate after answering.
+        case answerAndRevalidate(ServerResponse, entry: CachedResponse, key: String, request: ServerRequest)
+        /// A stored response that must be validated first.
+        case validate(
+            CachedResponse, key: String, request: ServerRequest, forward: CacheStatus.Forward,
+            directives: CacheDirectives, staleness: Int, mayServeStale: Bool)
+    }
+
+    /// The lookup and every decision that needs no origin: not generic over the context, so a
+    /// hit runs specialised code only.
+    func decide(_ request: ServerRequest, canRevalidateLater: Bool, logger: Logger) async -> Decision {
+        var request = request
         let directives = requestDirectives(request.head.headerFields)
         if !directives.noTransform { self.configuration.acceptEncoding.apply(to: &request.head.headerFields) }
         let key = CacheKey.primary(for: request.head)
@@ -144,31 +180,31 @@ public final class HTTPCache: Sendable {
             variants = try await self.store.variants(for: key)
         } catch {
             self.metrics.lookupErrors.increment()
-            context.logger.warning(
+            logger.warning(
                 "cache store lookup failed; asking the origin", metadata: ["key": "\(key)", "error": "\(error)"])
             storeWorks = false
         }
         guard let entry = self.select(variants, for: request.head.headerFields) else {
-            if directives.onlyIfCached { return self.onlyIfCachedMiss() }
+            if directives.onlyIfCached { return .answer(self.onlyIfCachedMiss()) }
             let forward: CacheStatus.Forward = variants.isEmpty ? .uriMiss : .varyMiss
-            return try await self.fetch(
-                request, key: key, status: .forwarded(forward), requestDirectives: directives, collapse: storeWorks,
-                context: context, next: next)
+            return .fetch(request, key: key, status: .forwarded(forward), directives: directives, collapse: storeWorks)
         }
 
-        let now = self.clock.now()
-        let age = ResponsePolicy.currentAge(entry, now: now)
-        let stored = self.policy.directives(entry.headerFields)
-        let lifetime = self.policy.freshnessLifetime(
-            entry.headerFields, directives: stored, status: entry.status.code, responseTime: entry.responseTime)
-        let ttl = lifetime - age
+        let (freshness, age, ttl) = self.state(of: entry)
+        let stored = freshness.directives
         let acceptable =
             directives.maxAge.map { age <= $0 } ?? true && directives.minFresh.map { ttl >= $0 } ?? true
-        if ttl > 0, !stored.noCache, !directives.noCache, acceptable,
-            let answer = await self.answer(from: entry, key: key, request: request, status: .hit(ttl: ttl), age: age)
-        {
-            self.metrics.hits.increment()
-            return answer
+        if ttl > 0, !stored.noCache, !directives.noCache, acceptable {
+            let answer: ServerResponse?
+            if let body = entry.body {
+                answer = self.answer(from: entry, body: body, request: request, status: .hit(ttl: ttl), age: age)
+            } else {
+                answer = await self.answer(from: entry, key: key, request: request, status: .hit(ttl: ttl), age: age)
+            }
+            if let answer {
+                self.metrics.hits.increment()
+                return .answer(answer)
+            }
         }
 
         let mayServeStale = self.mayServeStale(stored)
@@ -181,28 +217,24 @@ public final class HTTPCache: Sendable {
                     from: entry, key: key, request: request, status: .hit(ttl: ttl), age: age)
             {
                 self.metrics.staleServed.increment()
-                return answer
+                return .answer(answer)
             }
-            if let window = stored.staleWhileRevalidate, staleness <= min(window, ceiling), background != nil,
+            if let window = stored.staleWhileRevalidate, staleness <= min(window, ceiling), canRevalidateLater,
                 directives.maxAge == nil, directives.minFresh == nil
             {
                 var status = CacheStatus.hit(ttl: ttl)
                 status.detail = "stale-while-revalidate"
-                if let background,
-                    let answer = await self.answer(
-                        from: entry, key: key, request: request, status: status, age: age)
-                {
+                if let answer = await self.answer(from: entry, key: key, request: request, status: status, age: age) {
                     self.metrics.staleServed.increment()
-                    self.revalidateInBackground(entry, key: key, request: request, context: context, origin: background)
-                    return answer
+                    return .answerAndRevalidate(answer, entry: entry, key: key, request: request)
                 }
             }
         }
-        if directives.onlyIfCached { return self.onlyIfCachedMiss() }
+        if directives.onlyIfCached { return .answer(self.onlyIfCachedMiss()) }
         let forward: CacheStatus.Forward = ttl > 0 && !stored.noCache ? .request : .stale
-        return try await self.validate(
-            entry, key: key, request: request, forward: forward, requestDirectives: directives,
-            staleness: staleness, mayServeStale: mayServeStale, context: context, next: next)
+        return .validate(
+            entry, key: key, request: request, forward: forward, directives: directives, staleness: staleness,
+            mayServeStale: mayServeStale)
     }
 
     /// Whether the stored response's directives let it be served stale at all (RFC 9111 §4.2.4).
@@ -214,10 +246,14 @@ public final class HTTPCache: Sendable {
 
     /// The most recent stored variant whose secondary key the request matches (RFC 9111 §4.1).
     func select(_ variants: [CachedResponse], for fields: HTTPFields) -> CachedResponse? {
+        // The common case, one response without Vary, computes nothing.
+        if variants.count == 1, variants[0].variantKey.isEmpty, variants[0].freshness?.varyNames.isEmpty == true {
+            return variants[0]
+        }
         var best: CachedResponse?
         var keys: [[String]: String?] = [:]
         for variant in variants {
-            let names = CacheKey.varyNames(variant.headerFields)
+            let names = variant.freshness?.varyNames ?? CacheKey.varyNames(variant.headerFields)
             let key: String?
             if let computed = keys[names] {
                 key = computed
@@ -226,9 +262,27 @@ public final class HTTPCache: Sendable {
                 keys[names] = key
             }
             guard let key, key == variant.variantKey else { continue }
-            if best == nil || variant.responseTime > best!.responseTime { best = variant }
+            if let current = best, current.responseTime >= variant.responseTime { continue }
+            best = variant
         }
         return best
+    }
+
+    /// What `entry`'s fields say (derived when it was stored, or now), its current age and the
+    /// freshness it has left, in seconds.
+    func state(of entry: CachedResponse) -> (freshness: Freshness, age: Int, ttl: Int) {
+        let freshness = entry.freshness ?? self.policy.freshness(of: entry)
+        let age = ResponsePolicy.currentAge(entry, dateValue: freshness.dateValue, now: self.clock.now())
+        return (freshness, age, freshness.lifetime - age)
+    }
+
+    /// `entry` made ready for a store: what its fields say derived, and how long it is kept.
+    func prepared(_ entry: CachedResponse) -> CachedResponse {
+        var entry = entry
+        let freshness = self.policy.freshness(of: entry)
+        entry.freshness = freshness
+        entry.storedUntil = self.storedUntil(entry, freshness: freshness)
+        return entry
     }
 
     /// The stored response as an answer to `request`: `304` for a matching conditional request,
@@ -237,20 +291,28 @@ public final class HTTPCache: Sendable {
     func answer(from entry: CachedResponse, key: String, request: ServerRequest, status: CacheStatus, age: Int) async
         -> ServerResponse?
     {
-        var body = entry.body
-        if body == nil {
-            do {
-                body = try await self.store.body(of: entry, for: key)
-            } catch {
-                self.metrics.lookupErrors.increment()
-                self.logger.warning(
-                    "cache store failed to read a body", metadata: ["key": "\(key)", "error": "\(error)"])
-            }
+        if let body = entry.body {
+            return self.answer(from: entry, body: body, request: request, status: status, age: age)
         }
-        guard let body else { return nil }
-        var fields = entry.headerFields
-        self.policy.removeOwnFields(&fields)
-        fields[.age] = String(age)
+        do {
+            guard let body = try await self.store.body(of: entry, for: key) else { return nil }
+            return self.answer(from: entry, body: body, request: request, status: status, age: age)
+        } catch {
+            self.metrics.lookupErrors.increment()
+            self.logger.warning("cache store failed to read a body", metadata: ["key": "\(key)", "error": "\(error)"])
+            return nil
+        }
+    }
+
+    /// The answer from `entry` with its body at hand: no suspension on a memory store's hit.
+    private func answer(
+        from entry: CachedResponse, body: ByteBuffer, request: ServerRequest, status: CacheStatus, age: Int
+    )
+        -> ServerResponse
+    {
+        var fields = (entry.freshness ?? self.policy.freshness(of: entry)).answerFields
+        // Stored fields never hold Age or this cache's Cache-Status: append, without a lookup.
+        fields.append(HTTPField(name: .age, value: String(age)))
         fields.append(HTTPField(name: .cacheStatus, value: status.render(name: self.configuration.name)))
         if (200..<300).contains(entry.status.code), Conditionals.notModified(request.head.headerFields, stored: fields)
         {
@@ -311,14 +373,8 @@ public final class HTTPCache: Sendable {
         guard let variants = try? await self.store.variants(for: key),
             let entry = self.select(variants, for: request.head.headerFields)
         else { return nil }
-        let age = ResponsePolicy.currentAge(entry, now: self.clock.now())
-        let directives = self.policy.directives(entry.headerFields)
-        guard !directives.noCache else { return nil }
-        let ttl =
-            self.policy.freshnessLifetime(
-                entry.headerFields, directives: directives, status: entry.status.code, responseTime: entry.responseTime)
-            - age
-        guard ttl > 0 else { return nil }
+        let (freshness, age, ttl) = self.state(of: entry)
+        guard !freshness.directives.noCache, ttl > 0 else { return nil }
         var status = status
         status.collapsed = true
         status.ttl = ttl
@@ -358,12 +414,8 @@ public final class HTTPCache: Sendable {
                 await self.writeMetadata(freshened, key: key, logger: context.logger)
                 var status = CacheStatus.forwarded(forward)
                 status.forwardStatus = 304
-                let age = ResponsePolicy.currentAge(freshened, now: self.clock.now())
-                let directives = self.policy.directives(freshened.headerFields)
-                status.ttl =
-                    self.policy.freshnessLifetime(
-                        freshened.headerFields, directives: directives, status: freshened.status.code,
-                        responseTime: freshened.responseTime) - age
+                let (_, age, ttl) = self.state(of: freshened)
+                status.ttl = ttl
                 if let answer = await self.answer(from: freshened, key: key, request: request, status: status, age: age)
                 {
                     return answer
@@ -394,7 +446,7 @@ public final class HTTPCache: Sendable {
     /// How stale an entry may be served when the origin fails: its `stale-if-error`, else the
     /// configured default, within the ceiling.
     private func staleIfErrorWindow(_ entry: CachedResponse) -> Int {
-        let directives = self.policy.directives(entry.headerFields)
+        let directives = self.state(of: entry).freshness.directives
         let configured = Int(self.configuration.staleIfError.components.seconds)
         let ceiling = Int(self.configuration.maximumStale.components.seconds)
         return min(max(directives.staleIfError ?? 0, configured), ceiling)
@@ -403,15 +455,10 @@ public final class HTTPCache: Sendable {
     private func staleAnswer(_ entry: CachedResponse, key: String, request: ServerRequest, forwardStatus: Int?) async
         -> ServerResponse?
     {
-        let now = self.clock.now()
-        let age = ResponsePolicy.currentAge(entry, now: now)
-        let directives = self.policy.directives(entry.headerFields)
+        let (_, age, ttl) = self.state(of: entry)
         var status = CacheStatus.forwarded(.stale)
         status.forwardStatus = forwardStatus
-        status.ttl =
-            self.policy.freshnessLifetime(
-                entry.headerFields, directives: directives, status: entry.status.code, responseTime: entry.responseTime)
-            - age
+        status.ttl = ttl
         status.detail = "stale-if-error"
         guard let answer = await self.answer(from: entry, key: key, request: request, status: status, age: age) else {
             return nil
@@ -433,8 +480,7 @@ public final class HTTPCache: Sendable {
         freshened.requestTime = requestTime
         freshened.responseTime = self.clock.now()
         freshened.ageValue = ResponsePolicy.ageValue(fields)
-        freshened.storedUntil = self.storedUntil(freshened)
-        return freshened
+        return self.prepared(freshened)
     }
 
     /// The background revalidation of a response served within `stale-while-revalidate`: at
@@ -501,19 +547,19 @@ public final class HTTPCache: Sendable {
             let variantKey = CacheKey.secondary(
                 varyNames: CacheKey.varyNames(origin), request: request.head.headerFields)
         {
-            var candidate = CachedResponse(
-                status: response.status, headerFields: self.policy.storedFields(origin, directives: directives),
-                body: nil, bodyLength: 0, variantKey: variantKey, requestTime: requestTime, responseTime: responseTime,
-                ageValue: ResponsePolicy.ageValue(origin), tags: ResponsePolicy.tags(origin),
-                storedUntil: responseTime)
-            candidate.storedUntil = self.storedUntil(candidate)
+            let candidate = self.prepared(
+                CachedResponse(
+                    status: response.status, headerFields: self.policy.storedFields(origin, directives: directives),
+                    body: nil, bodyLength: 0, variantKey: variantKey, requestTime: requestTime,
+                    responseTime: responseTime, ageValue: ResponsePolicy.ageValue(origin),
+                    tags: ResponsePolicy.tags(origin), storedUntil: responseTime))
             if candidate.storedUntil > responseTime { entry = candidate } else { refusal = .noFreshness }
         }
         self.policy.removeOwnFields(&response.head.headerFields)
         if var entry {
             status.stored = true
             if let buffer = response.body.buffer {
-                entry.body = buffer
+                entry.body = Self.compacted(buffer)
                 entry.bodyLength = buffer.readableBytes
                 let stored = await self.write(entry, key: key, logger: logger)
                 flight?.finish(stored ? .stored : .notStored)
@@ -530,12 +576,10 @@ public final class HTTPCache: Sendable {
 
     /// When a store may forget `entry`: when it stops being fresh, plus the stale ceiling if
     /// it can still be validated or served stale.
-    func storedUntil(_ entry: CachedResponse) -> Timestamp {
-        let directives = self.policy.directives(entry.headerFields)
-        let lifetime = self.policy.freshnessLifetime(
-            entry.headerFields, directives: directives, status: entry.status.code, responseTime: entry.responseTime)
-        let initialAge = ResponsePolicy.currentAge(entry, now: entry.responseTime)
-        let freshFor = max(0, lifetime - initialAge)
+    private func storedUntil(_ entry: CachedResponse, freshness: Freshness) -> Timestamp {
+        let directives = freshness.directives
+        let initialAge = ResponsePolicy.currentAge(entry, dateValue: freshness.dateValue, now: entry.responseTime)
+        let freshFor = max(0, freshness.lifetime - initialAge)
         let validatable = entry.headerFields[.eTag] != nil || entry.headerFields[.lastModified] != nil
         let servableStale =
             self.mayServeStale(directives)
@@ -595,13 +639,23 @@ public final class HTTPCache: Sendable {
             }
             try await tee.finish(trailers: nil)
             var stored = false
-            if var complete = tee.completedEntry, expectedLength == nil || expectedLength == complete.bodyLength {
-                complete.storedUntil = self.storedUntil(complete)
-                stored = await self.write(complete, key: key, logger: logger)
+            if let complete = tee.completedEntry, expectedLength == nil || expectedLength == complete.bodyLength {
+                // A transform inside may have changed the fields while the body streamed.
+                stored = await self.write(self.prepared(complete), key: key, logger: logger)
             }
             flight?.finish(stored ? .stored : .notStored)
             if let clientError = tee.clientError { throw clientError }
         }
+    }
+
+    /// `buffer`, or a copy of its bytes alone when it is a small view of a larger storage (a
+    /// slice of a connection's read buffer): a stored entry must not pin kilobytes for a few
+    /// bytes, nor hold more memory than its store counts.
+    static func compacted(_ buffer: ByteBuffer) -> ByteBuffer {
+        guard buffer.storageCapacity > buffer.readableBytes + 1024 else { return buffer }
+        var copy = ByteBufferAllocator().buffer(capacity: buffer.readableBytes)
+        copy.writeImmutableBuffer(buffer)
+        return copy
     }
 
     /// Drains a body nobody will read, so the origin's connection is released.
@@ -687,4 +741,18 @@ public final class HTTPCache: Sendable {
 struct DiscardingWriter: ResponseBodyWriter {
     mutating func write(_ buffer: ByteBuffer) async throws {}
     mutating func finish(trailers: HTTPFields?) async throws {}
+}
+
+extension HTTPCache {
+    /// The lookup and the freshness decision of a hit, alone, for the benchmarks: the stored
+    /// response for `request` and the seconds of freshness it has left; `nil` when none is fresh.
+    @_spi(Benchmarks)
+    public func freshLookup(_ request: HTTPRequest) async throws -> (entry: CachedResponse, ttl: Int)? {
+        let key = CacheKey.primary(for: request)
+        guard let entry = self.select(try await self.store.variants(for: key), for: request.headerFields) else {
+            return nil
+        }
+        let ttl = self.state(of: entry).ttl
+        return ttl > 0 ? (entry, ttl) : nil
+    }
 }

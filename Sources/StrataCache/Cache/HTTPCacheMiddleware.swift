@@ -45,18 +45,20 @@ public struct HTTPCacheResponder<Origin: HTTPResponder>: HTTPResponder {
     public let cache: HTTPCache
     /// What the cache forwards to.
     public let origin: Origin
+    /// The origin as the background revalidation calls it, made once rather than per request.
+    private let background: @Sendable (ServerRequest, Context) async throws -> ServerResponse
 
     /// Puts `cache` in front of `origin`.
     public init(cache: HTTPCache, origin: Origin) {
         self.cache = cache
         self.origin = origin
+        self.background = { request, context in try await origin.respond(to: request, context: context) }
     }
 
     public func respond(to request: ServerRequest, context: Context) async throws -> ServerResponse {
-        let origin = self.origin
-        return try await self.cache.respond(
+        try await self.cache.respond(
             to: request, context: context,
-            next: { request, context in try await origin.respond(to: request, context: context) },
-            background: { request, context in try await origin.respond(to: request, context: context) })
+            next: { request, context in try await self.origin.respond(to: request, context: context) },
+            background: self.background)
     }
 }

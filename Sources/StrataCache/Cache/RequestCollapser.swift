@@ -5,7 +5,7 @@ import Synchronization
 /// The first request for a key leads: it goes to the origin. Later ones wait, up to a number
 /// and a time, and learn whether the leader stored a response (they then answer from the store)
 /// or not (they go to the origin at once). A flight whose leader never reports, because its
-/// client left before the body was sent, ends at the timeout.
+/// client left before the body was sent, ends at the timeout, counted from its first waiter.
 final class RequestCollapser: Sendable {
     enum Outcome: Sendable {
         /// The leader stored a response: look the key up again.
@@ -72,28 +72,42 @@ final class RequestCollapser: Sendable {
         }
         switch decision {
         case .lead(let id):
-            let timer = Task { [timeout] in
-                try? await Task.sleep(for: timeout)
-                if !Task.isCancelled { self.expire(key: key, id: id) }
-            }
-            let stillRunning = self.state.withLock { state -> Bool in
-                guard state.flights[key]?.id == id else { return false }
-                state.flights[key]?.timer = timer
-                return true
-            }
-            if !stillRunning { timer.cancel() }
             return .leader(Flight(collapser: self, key: key, id: id))
         case .alone:
             return .alone
         case .wait:
             let outcome = await withCheckedContinuation { (continuation: CheckedContinuation<Outcome, Never>) in
-                let registered = self.state.withLock { state -> Bool in
-                    guard state.flights[key] != nil else { return false }
-                    state.flights[key]?.waiters.append(continuation)
-                    return true
+                enum Registration {
+                    case first(UInt64)
+                    case later
+                    case ended
                 }
-                // The flight ended between the decision and now: its response is in the store or not.
-                if !registered { continuation.resume(returning: .stored) }
+                let registration = self.state.withLock { state -> Registration in
+                    guard let flight = state.flights[key] else { return .ended }
+                    state.flights[key]?.waiters.append(continuation)
+                    return flight.waiters.isEmpty ? .first(flight.id) : .later
+                }
+                switch registration {
+                case .first(let id):
+                    // The first waiter starts the flight's timer: a flight nobody waits for
+                    // (most misses) costs no task.
+                    let timer = Task { [timeout] in
+                        try? await Task.sleep(for: timeout)
+                        if !Task.isCancelled { self.expire(key: key, id: id) }
+                    }
+                    let running = self.state.withLock { state -> Bool in
+                        guard state.flights[key]?.id == id else { return false }
+                        state.flights[key]?.timer = timer
+                        return true
+                    }
+                    if !running { timer.cancel() }
+                case .later:
+                    break
+                case .ended:
+                    // The flight ended between the decision and now: its response is in the
+                    // store or not.
+                    continuation.resume(returning: .stored)
+                }
             }
             return .waited(outcome)
         }

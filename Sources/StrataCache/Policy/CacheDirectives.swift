@@ -56,9 +56,9 @@ public struct CacheDirectives: Sendable, Hashable {
     /// Parses every `name` field line of `fields`.
     public init(_ fields: HTTPFields, name: HTTPField.Name = .cacheControl) {
         self.init()
-        var seen: Set<String> = []
-        for element in fields.listElements(name) {
-            self.apply(element, seen: &seen)
+        var seen: UInt32 = 0
+        for field in fields where field.name == name {
+            ListParserBridge.forEachElement(field.value[...]) { self.apply($0, seen: &seen) }
         }
     }
 
@@ -67,44 +67,61 @@ public struct CacheDirectives: Sendable, Hashable {
     static func targetedField(_ fields: HTTPFields, name: HTTPField.Name) -> CacheDirectives? {
         guard fields.contains(name) else { return nil }
         var directives = CacheDirectives()
-        var seen: Set<String> = []
-        for element in fields.listElements(name) {
-            let key = ListParserBridge.name(of: element)
-            // A structured-field dictionary key: lower case letter or `*`, then lcalpha, digits, `_-.*`.
-            guard let first = key.utf8.first, (first >= 0x61 && first <= 0x7A) || first == 0x2A,
-                key.utf8.allSatisfy({
-                    ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || "_-.*".utf8.contains($0)
-                })
-            else { return nil }
-            directives.apply(element, seen: &seen)
+        var seen: UInt32 = 0
+        var valid = true
+        for field in fields where field.name == name {
+            ListParserBridge.forEachElement(field.value[...]) { element in
+                let key = ListParserBridge.name(of: element)
+                // A structured-field dictionary key: lower case letter or `*`, then lcalpha,
+                // digits, `_-.*`.
+                guard let first = key.utf8.first, (first >= 0x61 && first <= 0x7A) || first == 0x2A,
+                    key.utf8.allSatisfy({
+                        ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || "_-.*".utf8.contains($0)
+                    })
+                else {
+                    valid = false
+                    return
+                }
+                directives.apply(element, seen: &seen)
+            }
         }
-        return directives
+        return valid ? directives : nil
     }
 
-    private mutating func apply(_ element: Substring, seen: inout Set<String>) {
-        let name = ListParserBridge.name(of: element).lowercased()
-        guard seen.insert(name).inserted else { return }
+    /// The directives this cache knows, in the order of the bits of `seen`.
+    private static let known = [
+        "max-age", "s-maxage", "no-cache", "no-store", "no-transform", "must-revalidate", "proxy-revalidate",
+        "must-understand", "public", "private", "immutable", "stale-while-revalidate", "stale-if-error",
+        "max-stale", "min-fresh", "only-if-cached",
+    ]
+
+    /// Applies one directive, unless one of the same name came first (`seen` has a bit per
+    /// known name). Names compare ignoring case, without allocating.
+    private mutating func apply(_ element: Substring, seen: inout UInt32) {
+        let name = ListParserBridge.name(of: element)
+        guard let index = Self.known.firstIndex(where: { name.equalsIgnoringASCIICase($0) }) else { return }
+        guard seen & (1 << index) == 0 else { return }
+        seen |= 1 << index
         let value = ListParserBridge.value(of: element)
-        switch name {
-        case "max-age": self.maxAge = Self.seconds(value)
-        case "s-maxage": self.sharedMaxAge = Self.seconds(value)
-        case "no-cache":
+        switch index {
+        case 0: self.maxAge = Self.seconds(value)
+        case 1: self.sharedMaxAge = Self.seconds(value)
+        case 2:
             if let value, !value.isEmpty { self.noCacheFields = Self.fieldNames(value) } else { self.noCache = true }
-        case "no-store": self.noStore = true
-        case "no-transform": self.noTransform = true
-        case "must-revalidate": self.mustRevalidate = true
-        case "proxy-revalidate": self.proxyRevalidate = true
-        case "must-understand": self.mustUnderstand = true
-        case "public": self.isPublic = true
-        case "private":
+        case 3: self.noStore = true
+        case 4: self.noTransform = true
+        case 5: self.mustRevalidate = true
+        case 6: self.proxyRevalidate = true
+        case 7: self.mustUnderstand = true
+        case 8: self.isPublic = true
+        case 9:
             if let value, !value.isEmpty { self.privateFields = Self.fieldNames(value) } else { self.isPrivate = true }
-        case "immutable": self.immutable = true
-        case "stale-while-revalidate": self.staleWhileRevalidate = Self.seconds(value)
-        case "stale-if-error": self.staleIfError = Self.seconds(value)
-        case "max-stale": self.maxStale = value == nil ? Int.max : Self.seconds(value)
-        case "min-fresh": self.minFresh = Self.seconds(value)
-        case "only-if-cached": self.onlyIfCached = true
-        default: break
+        case 10: self.immutable = true
+        case 11: self.staleWhileRevalidate = Self.seconds(value)
+        case 12: self.staleIfError = Self.seconds(value)
+        case 13: self.maxStale = value == nil ? Int.max : Self.seconds(value)
+        case 14: self.minFresh = Self.seconds(value)
+        default: self.onlyIfCached = true
         }
     }
 
@@ -120,16 +137,46 @@ public struct CacheDirectives: Sendable, Hashable {
     }
 }
 
-/// The name and the unquoted value of one list element (`name=value`, `name="value"`).
+/// The elements of a list field, and the name and the unquoted value of one element
+/// (`name=value`, `name="value"`).
 enum ListParserBridge {
+    /// Calls `body` with each non-empty, trimmed element of `value`; commas inside quoted
+    /// strings do not split. Allocates nothing.
+    static func forEachElement(_ value: Substring, _ body: (Substring) -> Void) {
+        var start = value.startIndex
+        var index = value.startIndex
+        var inQuotes = false
+        var escaped = false
+        let utf8 = value.utf8
+        while index < value.endIndex {
+            let byte = utf8[index]
+            if escaped {
+                escaped = false
+            } else if inQuotes {
+                if byte == UInt8(ascii: "\\") { escaped = true } else if byte == UInt8(ascii: "\"") { inQuotes = false }
+            } else if byte == UInt8(ascii: "\"") {
+                inQuotes = true
+            } else if byte == UInt8(ascii: ",") {
+                let element = value[start..<index].trimmingOWS()
+                if !element.isEmpty { body(element) }
+                start = utf8.index(after: index)
+            }
+            index = utf8.index(after: index)
+        }
+        let element = value[start..<value.endIndex].trimmingOWS()
+        if !element.isEmpty { body(element) }
+    }
+
     static func name(of element: Substring) -> Substring {
-        let end = element.firstIndex(where: { $0 == "=" || $0 == ";" }) ?? element.endIndex
+        let end =
+            element.utf8.firstIndex(where: { $0 == UInt8(ascii: "=") || $0 == UInt8(ascii: ";") })
+            ?? element.endIndex
         return element[..<end].trimmingOWS()
     }
 
     static func value(of element: Substring) -> Substring? {
-        guard let equals = element.firstIndex(of: "=") else { return nil }
-        var value = element[element.index(after: equals)...].trimmingOWS()
+        guard let equals = element.utf8.firstIndex(of: UInt8(ascii: "=")) else { return nil }
+        var value = element[element.utf8.index(after: equals)...].trimmingOWS()
         if value.first == "\"" {
             value = value.dropFirst()
             if value.last == "\"" { value = value.dropLast() }

@@ -150,8 +150,9 @@ public struct AcceptEncodingNormalization: Sendable, Hashable {
 
     /// Keeps the codings of `codings` that the client accepts (`q` above 0, directly or through
     /// `*`), without weights, in the order of `codings`: `gzip, deflate, br` and
-    /// `br;q=0.9, gzip` both become `br, gzip`. The origin still chooses among them.
-    public static func accepted(among codings: [String] = ["br", "zstd", "gzip", "deflate"]) -> Self {
+    /// `br;q=0.9, GZIP, deflate` both become `gzip, deflate, br`. The origin still chooses among
+    /// them. The default order is the one browsers send, so their field is left as it is.
+    public static func accepted(among codings: [String] = ["gzip", "deflate", "br", "zstd"]) -> Self {
         AcceptEncodingNormalization(mode: .accepted, codings: codings.map { $0.lowercased() })
     }
 
@@ -161,21 +162,58 @@ public struct AcceptEncodingNormalization: Sendable, Hashable {
         AcceptEncodingNormalization(mode: .preferred, codings: codings.map { $0.lowercased() })
     }
 
-    /// The normalised value for `fields`; `nil` to remove the field.
-    func normalise(_ fields: HTTPFields) -> String? {
-        let list = QualityList(fields, name: .acceptEncoding)
-        var kept: [String] = []
-        for coding in self.codings {
-            guard let quality = list.quality(of: coding), quality > 0 else { continue }
-            kept.append(coding)
-            if self.mode == .preferred { break }
+    /// Which of ``codings`` `fields` accepts, as bits (coding `i` is bit `i`).
+    private func acceptedCodings(_ fields: HTTPFields) -> UInt64 {
+        var explicit: UInt64 = 0
+        var refused: UInt64 = 0
+        var wildcard: Int?
+        QualityList.forEachElement(in: fields, name: .acceptEncoding) { value, quality in
+            if value == "*" {
+                wildcard = quality
+                return
+            }
+            for (index, coding) in self.codings.prefix(64).enumerated() where value.equalsIgnoringASCIICase(coding) {
+                if quality > 0 { explicit |= 1 << index } else { refused |= 1 << index }
+            }
         }
-        return kept.isEmpty ? nil : kept.joined(separator: ", ")
+        var accepted = explicit
+        if let wildcard, wildcard > 0 {
+            let all: UInt64 = self.codings.count >= 64 ? .max : (1 << self.codings.count) - 1
+            accepted |= all & ~refused
+        }
+        if self.mode == .preferred, accepted != 0 { accepted &= accepted & (~accepted &+ 1) }
+        return accepted
     }
 
-    /// Rewrites `fields`'s `Accept-Encoding`.
-    func apply(to fields: inout HTTPFields) {
-        guard self.mode != .unchanged, fields.contains(.acceptEncoding) else { return }
-        fields[.acceptEncoding] = self.normalise(fields)
+    /// Whether `value` is already the codings of `accepted` in order, joined by `", "`.
+    private func matches(_ value: String, _ accepted: UInt64) -> Bool {
+        var rest = value.utf8[...]
+        var first = true
+        for (index, coding) in self.codings.prefix(64).enumerated() where accepted & (1 << index) != 0 {
+            if !first {
+                guard rest.starts(with: ", ".utf8) else { return false }
+                rest = rest.dropFirst(2)
+            }
+            guard rest.starts(with: coding.utf8) else { return false }
+            rest = rest.dropFirst(coding.utf8.count)
+            first = false
+        }
+        return rest.isEmpty
+    }
+
+    /// Rewrites `fields`'s `Accept-Encoding`; a field already in normal form is left untouched
+    /// (no allocation).
+    public func apply(to fields: inout HTTPFields) {
+        guard self.mode != .unchanged, let current = fields[.acceptEncoding] else { return }
+        let accepted = self.acceptedCodings(fields)
+        var lines = 0
+        for field in fields where field.name == .acceptEncoding { lines += 1 }
+        if lines == 1, self.matches(current, accepted) { return }
+        var normal = ""
+        for (index, coding) in self.codings.prefix(64).enumerated() where accepted & (1 << index) != 0 {
+            if !normal.isEmpty { normal += ", " }
+            normal += coding
+        }
+        fields[.acceptEncoding] = normal.isEmpty ? nil : normal
     }
 }

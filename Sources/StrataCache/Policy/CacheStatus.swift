@@ -29,7 +29,9 @@ struct CacheStatus: Sendable {
 
     /// The list member, `Strata; fwd=uri-miss; fwd-status=200; stored`.
     func render(name: String) -> String {
-        var text = name
+        var text = ""
+        text.reserveCapacity(name.utf8.count + 48)
+        text += name
         if self.hit { text += "; hit" }
         if let forward = self.forward { text += "; fwd=" + forward.rawValue }
         if let forwardStatus = self.forwardStatus { text += "; fwd-status=" + String(forwardStatus) }

@@ -107,9 +107,29 @@ struct ResponsePolicy: Sendable {
         return CacheDirectives.seconds(text)
     }
 
+    /// What the cache needs of a stored response on every use, derived once from its fields.
+    func freshness(of entry: CachedResponse) -> Freshness {
+        let directives = self.directives(entry.headerFields)
+        var answerFields = entry.headerFields
+        self.removeOwnFields(&answerFields)
+        return Freshness(
+            directives: directives,
+            lifetime: self.freshnessLifetime(
+                entry.headerFields, directives: directives, status: entry.status.code,
+                responseTime: entry.responseTime),
+            dateValue: Self.dateValue(entry.headerFields, responseTime: entry.responseTime),
+            varyNames: CacheKey.varyNames(entry.headerFields),
+            answerFields: answerFields)
+    }
+
     /// The current age of `entry` at `now`, in seconds (RFC 9111 §4.2.3).
     static func currentAge(_ entry: CachedResponse, now: Timestamp) -> Int {
-        let date = Self.dateValue(entry.headerFields, responseTime: entry.responseTime)
+        Self.currentAge(
+            entry, dateValue: Self.dateValue(entry.headerFields, responseTime: entry.responseTime), now: now)
+    }
+
+    /// The current age of `entry`, whose `Date` is `date` (in seconds), at `now`.
+    static func currentAge(_ entry: CachedResponse, dateValue date: Int64, now: Timestamp) -> Int {
         let responseSeconds = entry.responseTime.secondsSince1970
         let apparentAge = max(0, responseSeconds - date)
         let responseDelay = max(0, entry.responseTime.secondsSince1970 - entry.requestTime.secondsSince1970)
@@ -128,15 +148,18 @@ struct ResponsePolicy: Sendable {
     /// The fields of `fields` a stored copy keeps.
     func storedFields(_ fields: HTTPFields, directives: CacheDirectives) -> HTTPFields {
         var stored = fields
+        func remove(_ name: HTTPField.Name) {
+            if stored.contains(name) { stored[name] = nil }
+        }
         for name in fields.listElements(.connection) {
-            if let name = HTTPField.Name(String(name)) { stored[name] = nil }
+            if let name = HTTPField.Name(String(name)) { remove(name) }
         }
-        for name in Self.unstored { stored[name] = nil }
+        for name in Self.unstored { remove(name) }
         if self.shared {
-            stored[.setCookie] = nil
-            for name in directives.privateFields { if let name = HTTPField.Name(name) { stored[name] = nil } }
+            remove(.setCookie)
+            for name in directives.privateFields { if let name = HTTPField.Name(name) { remove(name) } }
         }
-        for name in directives.noCacheFields { if let name = HTTPField.Name(name) { stored[name] = nil } }
+        for name in directives.noCacheFields { if let name = HTTPField.Name(name) { remove(name) } }
         // The tags are kept in the entry itself; the own targeted fields stay, as the stored
         // response's freshness depends on them, and are removed from each answer.
         self.removeTagFields(&stored)
@@ -146,15 +169,16 @@ struct ResponsePolicy: Sendable {
     /// Removes the fields meant for this cache alone: its own targeted fields and, unless
     /// exposed, the tag fields.
     func removeOwnFields(_ fields: inout HTTPFields) {
-        for name in self.targetedFields where name != .cdnCacheControl { fields[name] = nil }
+        for name in self.targetedFields where name != .cdnCacheControl && fields.contains(name) { fields[name] = nil }
         self.removeTagFields(&fields)
     }
 
+    /// Only fields that are there are removed: removing an absent one would still copy the
+    /// fields' storage.
     private func removeTagFields(_ fields: inout HTTPFields) {
-        if !self.exposesTagFields {
-            fields[.cacheTag] = nil
-            fields[.surrogateKey] = nil
-        }
+        guard !self.exposesTagFields else { return }
+        if fields.contains(.cacheTag) { fields[.cacheTag] = nil }
+        if fields.contains(.surrogateKey) { fields[.surrogateKey] = nil }
     }
 
     /// The tags of a response: `Cache-Tag` (comma-separated) and `Surrogate-Key` (space-separated).
@@ -183,6 +207,16 @@ struct ResponsePolicy: Sendable {
         }
         return result
     }
+}
+
+/// What a stored response's fields say, parsed once: its directives, freshness lifetime, `Date`,
+/// `Vary` names, and the fields an answer from it carries.
+struct Freshness: Sendable {
+    let directives: CacheDirectives
+    let lifetime: Int
+    let dateValue: Int64
+    let varyNames: [String]
+    let answerFields: HTTPFields
 }
 
 /// The request directives, with `Pragma: no-cache` standing for `Cache-Control: no-cache` when

@@ -57,12 +57,11 @@ public final class MemoryCacheStore: CacheStore {
         let now = self.clock.now()
         return self.state.withLock { state in
             guard let slot = state.index[key], let node = state.nodes[slot] else { return [] }
-            let live = node.variants.filter { $0.storedUntil > now }
-            if live.isEmpty {
-                state.remove(slot: slot)
-                return []
-            }
             state.touch(slot)
+            // Usually every variant is live: the stored array is returned as it is, uncopied.
+            if node.variants.allSatisfy({ $0.storedUntil > now }) { return node.variants }
+            let live = node.variants.filter { $0.storedUntil > now }
+            if live.isEmpty { state.remove(slot: slot) }
             return live
         }
     }
