@@ -15,6 +15,15 @@ extension HTTPFields {
         return elements
     }
 
+    /// Calls `body` with each element of the comma-separated list field `name`, across all its
+    /// field lines, trimmed, empty elements skipped, without allocating: the hot-path form of
+    /// ``listElements(_:)``.
+    public func forEachListElement(_ name: HTTPField.Name, _ body: (Substring) -> Void) {
+        for field in self where field.name == name {
+            ListParser.forEachElement(field.value[...], body)
+        }
+    }
+
     /// Whether the list field `name` has an element equal to `element`, ignoring case (the part
     /// before any `=` or `;` is compared, so `max-age` finds `max-age=60`).
     public func containsListElement(_ element: String, in name: HTTPField.Name) -> Bool {
@@ -68,28 +77,30 @@ extension HTTPFields {
 
 /// Splits list-based field values (RFC 9110 §5.6.1).
 enum ListParser {
-    /// Calls `body` with each non-empty, trimmed element of `value`.
+    /// Calls `body` with each non-empty, trimmed element of `value`; commas inside quoted
+    /// strings do not split. Walks the UTF-8 view: nothing is allocated.
     static func forEachElement(_ value: Substring, _ body: (Substring) -> Void) {
-        var start = value.startIndex
-        var index = value.startIndex
+        let utf8 = value.utf8
+        var start = utf8.startIndex
+        var index = utf8.startIndex
         var inQuotes = false
         var escaped = false
-        while index < value.endIndex {
-            let character = value[index]
+        while index < utf8.endIndex {
+            let byte = utf8[index]
             if escaped {
                 escaped = false
             } else if inQuotes {
-                if character == "\\" { escaped = true } else if character == "\"" { inQuotes = false }
-            } else if character == "\"" {
+                if byte == UInt8(ascii: "\\") { escaped = true } else if byte == UInt8(ascii: "\"") { inQuotes = false }
+            } else if byte == UInt8(ascii: "\"") {
                 inQuotes = true
-            } else if character == "," {
+            } else if byte == UInt8(ascii: ",") {
                 let element = value[start..<index].trimmingOWS()
                 if !element.isEmpty { body(element) }
-                start = value.index(after: index)
+                start = utf8.index(after: index)
             }
-            index = value.index(after: index)
+            index = utf8.index(after: index)
         }
-        let element = value[start..<value.endIndex].trimmingOWS()
+        let element = value[start..<utf8.endIndex].trimmingOWS()
         if !element.isEmpty { body(element) }
     }
 

@@ -57,9 +57,7 @@ public struct CacheDirectives: Sendable, Hashable {
     public init(_ fields: HTTPFields, name: HTTPField.Name = .cacheControl) {
         self.init()
         var seen: UInt32 = 0
-        for field in fields where field.name == name {
-            ListParserBridge.forEachElement(field.value[...]) { self.apply($0, seen: &seen) }
-        }
+        fields.forEachListElement(name) { self.apply($0, seen: &seen) }
     }
 
     /// Whether `fields` has a `name` field that parses as directives; a targeted field
@@ -69,21 +67,19 @@ public struct CacheDirectives: Sendable, Hashable {
         var directives = CacheDirectives()
         var seen: UInt32 = 0
         var valid = true
-        for field in fields where field.name == name {
-            ListParserBridge.forEachElement(field.value[...]) { element in
-                let key = ListParserBridge.name(of: element)
-                // A structured-field dictionary key: lower case letter or `*`, then lcalpha,
-                // digits, `_-.*`.
-                guard let first = key.utf8.first, (first >= 0x61 && first <= 0x7A) || first == 0x2A,
-                    key.utf8.allSatisfy({
-                        ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || "_-.*".utf8.contains($0)
-                    })
-                else {
-                    valid = false
-                    return
-                }
-                directives.apply(element, seen: &seen)
+        fields.forEachListElement(name) { element in
+            let key = ListParserBridge.name(of: element)
+            // A structured-field dictionary key: lower case letter or `*`, then lcalpha,
+            // digits, `_-.*`.
+            guard let first = key.utf8.first, (first >= 0x61 && first <= 0x7A) || first == 0x2A,
+                key.utf8.allSatisfy({
+                    ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || "_-.*".utf8.contains($0)
+                })
+            else {
+                valid = false
+                return
             }
+            directives.apply(element, seen: &seen)
         }
         return valid ? directives : nil
     }
@@ -137,36 +133,8 @@ public struct CacheDirectives: Sendable, Hashable {
     }
 }
 
-/// The elements of a list field, and the name and the unquoted value of one element
-/// (`name=value`, `name="value"`).
+/// The name and the unquoted value of one list element (`name=value`, `name="value"`).
 enum ListParserBridge {
-    /// Calls `body` with each non-empty, trimmed element of `value`; commas inside quoted
-    /// strings do not split. Allocates nothing.
-    static func forEachElement(_ value: Substring, _ body: (Substring) -> Void) {
-        var start = value.startIndex
-        var index = value.startIndex
-        var inQuotes = false
-        var escaped = false
-        let utf8 = value.utf8
-        while index < value.endIndex {
-            let byte = utf8[index]
-            if escaped {
-                escaped = false
-            } else if inQuotes {
-                if byte == UInt8(ascii: "\\") { escaped = true } else if byte == UInt8(ascii: "\"") { inQuotes = false }
-            } else if byte == UInt8(ascii: "\"") {
-                inQuotes = true
-            } else if byte == UInt8(ascii: ",") {
-                let element = value[start..<index].trimmingOWS()
-                if !element.isEmpty { body(element) }
-                start = utf8.index(after: index)
-            }
-            index = utf8.index(after: index)
-        }
-        let element = value[start..<value.endIndex].trimmingOWS()
-        if !element.isEmpty { body(element) }
-    }
-
     static func name(of element: Substring) -> Substring {
         let end =
             element.utf8.firstIndex(where: { $0 == UInt8(ascii: "=") || $0 == UInt8(ascii: ";") })
