@@ -147,4 +147,13 @@ import Testing
         _ = try await cache.get("/", [.cookie: "s=1"])
         #expect(cache.origin.count == 2)
     }
+
+    @Test func aCacheControlThatConnectionNamesIsHopByHopAndGivesNoFreshness() async throws {
+        let cache = try CacheHarness { _, _ in
+            reply(.ok, [.cacheControl: "max-age=60", .connection: "Cache-Control"])
+        }
+        _ = try await cache.get()
+        #expect(try await cache.get().cacheStatus.hasPrefix("Strata; fwd=uri-miss"))
+        #expect(cache.origin.count == 2)
+    }
 }

@@ -38,11 +38,11 @@ struct CacheTeeWriter: ResponseBodyWriter {
     }
 
     mutating func write(_ buffer: ByteBuffer) async throws {
-        if self.collected != nil {
-            if self.collected!.readableBytes + buffer.readableBytes > self.limit {
+        if let kept = self.collected?.readableBytes {
+            if kept + buffer.readableBytes > self.limit {
                 self.collected = nil
             } else {
-                self.collected!.writeImmutableBuffer(buffer)
+                self.collected?.writeImmutableBuffer(buffer)
             }
         }
         if self.clientError == nil {

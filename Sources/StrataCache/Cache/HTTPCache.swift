@@ -277,9 +277,11 @@ public final class HTTPCache: Sendable {
     }
 
     /// `entry` made ready for a store: what its fields say derived, and how long it is kept.
-    func prepared(_ entry: CachedResponse) -> CachedResponse {
+    ///
+    /// - Parameter directives: The entry's directives, when the caller parsed them already.
+    func prepared(_ entry: CachedResponse, directives: CacheDirectives? = nil) -> CachedResponse {
         var entry = entry
-        let freshness = self.policy.freshness(of: entry)
+        let freshness = self.policy.freshness(of: entry, directives: directives)
         entry.freshness = freshness
         entry.storedUntil = self.storedUntil(entry, freshness: freshness)
         return entry
@@ -552,7 +554,10 @@ public final class HTTPCache: Sendable {
                     status: response.status, headerFields: self.policy.storedFields(origin, directives: directives),
                     body: nil, bodyLength: 0, variantKey: variantKey, requestTime: requestTime,
                     responseTime: responseTime, ageValue: ResponsePolicy.ageValue(origin),
-                    tags: ResponsePolicy.tags(origin), storedUntil: responseTime))
+                    tags: ResponsePolicy.tags(origin), storedUntil: responseTime),
+                // The stored fields keep every field the directives come from, unless
+                // `Connection` named one of them.
+                directives: origin[.connection] == nil ? directives : nil)
             if candidate.storedUntil > responseTime { entry = candidate } else { refusal = .noFreshness }
         }
         self.policy.removeOwnFields(&response.head.headerFields)

@@ -68,7 +68,7 @@ public struct CacheDirectives: Sendable, Hashable {
         var seen: UInt32 = 0
         var valid = true
         fields.forEachListElement(name) { element in
-            let key = ListParserBridge.name(of: element)
+            let key = DirectiveElement.name(of: element)
             // A structured-field dictionary key: lower case letter or `*`, then lcalpha,
             // digits, `_-.*`.
             guard let first = key.utf8.first, (first >= 0x61 && first <= 0x7A) || first == 0x2A,
@@ -94,11 +94,11 @@ public struct CacheDirectives: Sendable, Hashable {
     /// Applies one directive, unless one of the same name came first (`seen` has a bit per
     /// known name). Names compare ignoring case, without allocating.
     private mutating func apply(_ element: Substring, seen: inout UInt32) {
-        let name = ListParserBridge.name(of: element)
+        let name = DirectiveElement.name(of: element)
         guard let index = Self.known.firstIndex(where: { name.equalsIgnoringASCIICase($0) }) else { return }
         guard seen & (1 << index) == 0 else { return }
         seen |= 1 << index
-        let value = ListParserBridge.value(of: element)
+        let value = DirectiveElement.value(of: element)
         switch index {
         case 0: self.maxAge = Self.seconds(value)
         case 1: self.sharedMaxAge = Self.seconds(value)
@@ -134,7 +134,7 @@ public struct CacheDirectives: Sendable, Hashable {
 }
 
 /// The name and the unquoted value of one list element (`name=value`, `name="value"`).
-enum ListParserBridge {
+enum DirectiveElement {
     static func name(of element: Substring) -> Substring {
         let end =
             element.utf8.firstIndex(where: { $0 == UInt8(ascii: "=") || $0 == UInt8(ascii: ";") })

@@ -108,8 +108,9 @@ struct ResponsePolicy: Sendable {
     }
 
     /// What the cache needs of a stored response on every use, derived once from its fields.
-    func freshness(of entry: CachedResponse) -> Freshness {
-        let directives = self.directives(entry.headerFields)
+    /// - Parameter directives: The entry's directives when the caller has parsed them already.
+    func freshness(of entry: CachedResponse, directives known: CacheDirectives? = nil) -> Freshness {
+        let directives = known ?? self.directives(entry.headerFields)
         var answerFields = entry.headerFields
         self.removeOwnFields(&answerFields)
         return Freshness(
