@@ -169,4 +169,13 @@ import Testing
         _ = try await cache.get("/b", [.acceptEncoding: "br;q=0.5, gzip"])
         #expect(cache.origin.requests.map { $0.headerFields[.acceptEncoding] } == ["br;q=0.5, gzip", "gzip, br"])
     }
+
+    @Test(arguments: ["abc", "-5", "", "1e3"])
+    func anInvalidAgeFromTheOriginCountsAsZero(_ age: String) async throws {
+        let cache = try CacheHarness { _, _ in reply(.ok, [.cacheControl: "max-age=60", .age: age]) }
+        _ = try await cache.get()
+        let hit = try await cache.get()
+        #expect(hit.headerFields[.age] == "0")
+        #expect(hit.cacheStatus == "Strata; hit; ttl=60")
+    }
 }

@@ -162,6 +162,18 @@ import Testing
         #expect(try metrics.expectCounter("strata_cache_hits_total").totalValue == 1)
         #expect(try metrics.expectCounter("strata_cache_stale_served_total").totalValue == 1)
     }
+
+    @Test func aPurgeWhoseStoreFailsAnswers503WithALogLine() async throws {
+        let logs = LogRecorder()
+        var configuration = HTTPCacheConfiguration()
+        configuration.purgeAuthorization = { _, _ in true }
+        let cache = try HTTPCache(store: UnreachableStore(), configuration: configuration, logger: logs.logger())
+        let client = TestClient(
+            responder: cache.responder(origin: ScriptedOrigin { _, _ in reply() }), logger: logs.logger())
+        let purged = try await client.execute(HTTPRequest.Method("PURGE")!, "/x")
+        #expect(purged.status == .serviceUnavailable)
+        #expect(logs.messages(atLeast: .error).contains { $0.hasPrefix("PURGE failed: the cache store failed") })
+    }
 }
 
 enum CacheTestError: Error {
