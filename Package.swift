@@ -50,6 +50,11 @@ let package = Package(
             description: "The zstd content coding in StrataCompression, through the system libzstd (libzstd-dev)."
         ),
         .trait(
+            name: "Libdeflate",
+            description:
+                "Whole in-memory bodies gzip/deflate-compressed in one call by the system libdeflate (libdeflate-dev); streams stay on zlib."
+        ),
+        .trait(
             name: "TLS",
             description: "https:// upstreams in StrataReverseProxy, through swift-nio-ssl (BoringSSL)."
         ),
@@ -131,6 +136,7 @@ let package = Package(
         // Opt-in codings: the system libraries, compiled only with their trait on.
         .systemLibrary(name: "CStrataBrotli", pkgConfig: "libbrotlienc", providers: [.apt(["libbrotli-dev"])]),
         .systemLibrary(name: "CStrataZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "CStrataLibdeflate", pkgConfig: "libdeflate", providers: [.apt(["libdeflate-dev"])]),
         // Compression links the system zlib through compress-nio (zlib1g-dev).
         .target(
             name: "StrataCompression",
@@ -139,6 +145,7 @@ let package = Package(
                 .product(name: "CompressNIO", package: "compress-nio"),
                 .target(name: "CStrataBrotli", condition: .when(traits: ["Brotli"])),
                 .target(name: "CStrataZstd", condition: .when(traits: ["Zstd"])),
+                .target(name: "CStrataLibdeflate", condition: .when(traits: ["Libdeflate"])),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -13,9 +13,10 @@ python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || packages+=(python3-venv)
 command -v chromium >/dev/null 2>&1 || packages+=(chromium)
 # StrataCompression links the system zlib.
 dpkg -s zlib1g-dev >/dev/null 2>&1 || packages+=(zlib1g-dev)
-# The tests build the Brotli and Zstd traits too.
+# The tests build the Brotli, Zstd and Libdeflate traits too.
 dpkg -s libbrotli-dev >/dev/null 2>&1 || packages+=(libbrotli-dev)
 dpkg -s libzstd-dev >/dev/null 2>&1 || packages+=(libzstd-dev)
+dpkg -s libdeflate-dev >/dev/null 2>&1 || packages+=(libdeflate-dev)
 # StrataRedis and the Redis stores are tested against a real server and cluster.
 command -v redis-server >/dev/null 2>&1 || packages+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || packages+=(redis-tools)

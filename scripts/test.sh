@@ -22,7 +22,7 @@ export STRATA_REDIS_SERVER="$(command -v redis-server)"
 echo "redis: standalone $STRATA_REDIS_URL, cluster $STRATA_REDIS_CLUSTER"
 
 # Every opt-in trait on, so the code behind them is tested too.
-TRAITS="Brotli,Zstd,Hummingbird,Vapor,TLS"
+TRAITS="Brotli,Zstd,Libdeflate,Hummingbird,Vapor,TLS"
 swift build --build-tests --traits "$TRAITS"
 # One test at a time: on two cores, the whole suite in parallel (Chromium, a 1 GiB inflate,
 # Redis servers killed and restarted, all at once) twice left the run hanging with every test

@@ -25,6 +25,14 @@ public struct CompressionConfiguration: Sendable {
     /// zstd level, 1...19 (`Zstd` trait). Default 3, zstd's own. The window is capped at 8 MiB,
     /// as RFC 8878 asks of HTTP encoders.
     public var zstdLevel: Int
+    /// With the `Libdeflate` trait: gzip and deflate bodies that are one in-memory buffer of at
+    /// most this many bytes are compressed in one libdeflate call; streamed bodies, and bodies
+    /// over this size, go through zlib. Default 8 MiB; 0 sends every body through zlib. Without
+    /// the trait it is not used.
+    public var libdeflateMaximumSize: Int
+    /// With the `Libdeflate` trait: the libdeflate level, 1...12, or `nil` (the default) for
+    /// ``libdeflateLevel(matchingZlibLevel:)`` of ``level``. Without the trait it is not used.
+    public var libdeflateLevel: Int?
     /// Whether a client that accepts neither a supported coding nor identity gets 406 instead of
     /// the identity content. Off by default: most clients are better served by the content.
     public var respondsNotAcceptable: Bool
@@ -55,6 +63,19 @@ public struct CompressionConfiguration: Sendable {
         self.requestPredicate = nil
         self.metricsFactory = nil
         self.lengthPadding = 0
+        self.libdeflateMaximumSize = 8 * 1024 * 1024
+        self.libdeflateLevel = nil
+    }
+
+    /// The libdeflate level used for a zlib level when ``libdeflateLevel`` is `nil`: the fastest
+    /// whose output is, on average over a corpus of typical web text, no larger than zlib's at
+    /// `level` (1 → 1, 2 → 1, 3 → 2, 4 → 3, 5 → 5, 6 → 6, 7 → 6, 8 → 7, 9 → 7). The guide shows
+    /// the measurement and how to rerun it (`scripts/bench-deflate-levels.sh`).
+    ///
+    /// - Parameter level: A zlib level, 1...9; values outside are clamped.
+    public static func libdeflateLevel(matchingZlibLevel level: Int) -> Int {
+        let map = [1, 1, 2, 3, 5, 6, 6, 7, 7]
+        return map[min(max(level, 1), 9) - 1]
     }
 
     /// Text, JSON, JavaScript, XML, SVG, WebAssembly; never images, video, audio or archives,
@@ -93,6 +114,10 @@ extension CompressionConfiguration {
         if !(1...9).contains(self.memoryLevel) { problems.append("memoryLevel \(self.memoryLevel) must be in 1...9") }
         if !(0...65536).contains(self.lengthPadding) {
             problems.append("lengthPadding \(self.lengthPadding) must be in 0...65536")
+        }
+        if self.libdeflateMaximumSize < 0 { problems.append("libdeflateMaximumSize must not be negative") }
+        if let level = self.libdeflateLevel, !(1...12).contains(level) {
+            problems.append("libdeflateLevel \(level) must be in 1...12")
         }
         if !(9...15).contains(self.windowBits) { problems.append("windowBits \(self.windowBits) must be in 9...15") }
         for type in self.contentTypes where !type.hasPrefix("+") && !type.contains("/") {

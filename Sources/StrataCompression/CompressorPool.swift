@@ -24,7 +24,9 @@ final class EncoderPool: Sendable {
         self.coding = coding
         self.capacity = capacity
         self.metrics = CompressionMetrics(
-            prefix: "strata_compression", messages: "responses", coding: coding, factory: configuration.metricsFactory)
+            prefix: "strata_compression", messages: "responses", coding: coding,
+            path: CompressionPath(streaming: coding),
+            factory: configuration.metricsFactory)
         // Fail at construction, not on the first response, if the library refuses the settings.
         self.checkIn(try self.checkOut())
     }

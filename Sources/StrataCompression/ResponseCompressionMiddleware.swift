@@ -10,6 +10,10 @@ public enum SkipCompression: RequestValueKey {
 
 /// Compresses response bodies with gzip or deflate (the system zlib), as the client asks.
 ///
+/// Built with the `Libdeflate` trait, gzip and deflate bodies that are one in-memory buffer (up
+/// to ``CompressionConfiguration/libdeflateMaximumSize``) are compressed in one call by the
+/// system libdeflate instead; streams stay on zlib.
+///
 /// Negotiation follows RFC 9110 §12.5.3 (weights, `identity;q=0`, `*`, ties broken by the
 /// configured order). A response is left as it is for `HEAD`, 1xx/204/304/206 statuses, a
 /// request with `Range`, a response that already has `Content-Encoding` or `Cache-Control:
@@ -26,6 +30,10 @@ public struct ResponseCompressionMiddleware<Context: MiddlewareContext>: HTTPMid
     /// The validated configuration.
     public let configuration: CompressionConfiguration
     private let pools: [ContentCoding: EncoderPool]
+    #if Libdeflate
+    /// Whole bodies' gzip and deflate, or `nil` when neither is offered or the cap is 0.
+    private let deflaters: WholeBodyDeflaterPool?
+    #endif
     private let allocator = ByteBufferAllocator()
 
     /// Creates the middleware.
@@ -47,6 +55,23 @@ public struct ResponseCompressionMiddleware<Context: MiddlewareContext>: HTTPMid
             }
         }
         self.pools = pools
+        #if Libdeflate
+        if configuration.libdeflateMaximumSize > 0,
+            configuration.codings.contains(.gzip) || configuration.codings.contains(.deflate)
+        {
+            let level =
+                configuration.libdeflateLevel
+                ?? CompressionConfiguration.libdeflateLevel(matchingZlibLevel: configuration.level)
+            do {
+                self.deflaters = try WholeBodyDeflaterPool(
+                    level: level, maximumSize: configuration.libdeflateMaximumSize, configuration: configuration)
+            } catch {
+                throw CompressionConfigurationError(problems: ["libdeflate refused level \(level): \(error)"])
+            }
+        } else {
+            self.deflaters = nil
+        }
+        #endif
     }
 
     public func handle(
@@ -95,6 +120,22 @@ public struct ResponseCompressionMiddleware<Context: MiddlewareContext>: HTTPMid
         let padding = configuration.lengthPadding > 0 ? 10 + Int.random(in: 0...configuration.lengthPadding) : 0
         if let whole = response.body.buffer {
             // In memory already: compress it now, in one call, and send an exact length.
+            #if Libdeflate
+            if coding == .gzip || coding == .deflate, let deflaters = self.deflaters,
+                whole.readableBytes <= deflaters.maximumSize
+            {
+                do {
+                    response.body = ResponseBody(
+                        buffer: try deflaters.compress(
+                            whole, coding: coding, padding: padding, allocator: self.allocator))
+                    return response
+                } catch {
+                    // The compressor is dropped; zlib below still compresses this body.
+                    context.logger.warning(
+                        "libdeflate failed; compressing with zlib instead", metadata: ["error": "\(error)"])
+                }
+            }
+            #endif
             response.body = ResponseBody(
                 buffer: try pool.compressWhole(whole, padding: padding, allocator: self.allocator))
             return response
