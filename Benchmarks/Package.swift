@@ -7,7 +7,7 @@ let package = Package(
     name: "StrataBenchmarks",
     platforms: [.macOS(.v15)],
     dependencies: [
-        .package(name: "Strata", path: "../", traits: ["Hummingbird", "Vapor"]),
+        .package(name: "Strata", path: "../", traits: ["Hummingbird", "Vapor", "Libdeflate"]),
         .package(url: "https://github.com/ordo-one/benchmark.git", from: "1.38.1", traits: ["MallocInterposer"]),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
@@ -36,6 +36,7 @@ let package = Package(
                 .product(name: "StrataReverseProxy", package: "Strata"),
                 .product(name: "StrataCache", package: "Strata"),
                 .product(name: "CompressNIO", package: "compress-nio"),
+                "CBenchLibdeflate",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
@@ -43,6 +44,8 @@ let package = Package(
             path: "Benchmarks/StrataBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
+        // The system libdeflate, for the raw rows next to StrataCompression's Libdeflate path.
+        .systemLibrary(name: "CBenchLibdeflate", path: "Tools/CBenchLibdeflate", pkgConfig: "libdeflate"),
         // The load generator `scripts/bench-redis.sh` runs against redis-benchmark's figures.
         .executableTarget(
             name: "RedisLoad",

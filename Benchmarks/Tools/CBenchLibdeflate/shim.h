@@ -1,0 +1,2 @@
+// The system libdeflate, for the raw libdeflate rows of CompressionBenchmarks.
+#include <libdeflate.h>
