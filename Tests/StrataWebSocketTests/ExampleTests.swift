@@ -36,6 +36,37 @@ import Testing
         }
     }
 
+    /// Pinned to one CPU (`taskset -c 0`), the example runs one event loop, not one per CPU of
+    /// the machine: two busy loops time-sliced on one CPU made every connection of the idle one
+    /// wait a whole kernel slice, the echo's p99 (issue 17).
+    @Test func pinnedToOneCPUTheServerRunsOneEventLoopAndEchoes() async throws {
+        let example = try await ExampleProcess("WebSocketExample", cpus: "0")
+        defer { example.stop() }
+        let script = """
+            import sys
+            from websockets.sync.client import connect
+            with connect(f"ws://127.0.0.1:{sys.argv[1]}/echo", compression=None) as socket:
+                echoed = 0
+                for index in range(200):
+                    socket.send(bytes([index % 256]) * 64)
+                    echoed += socket.recv(timeout=10) == bytes([index % 256]) * 64
+                print("echoed", echoed)
+            """
+        let output = try await ExternalProcess.run(try ExternalProcess.python(), ["-c", script, "\(example.port)"])
+        #expect(output.stdout.contains("echoed 200"), "\(output.stdout) \(output.stderr)")
+        let loops = try example.threadNames().filter { $0.hasPrefix("NIO-ELT-") || $0.hasPrefix("NIO-SGLTN-") }
+        #expect(loops.count == 1, "event loop threads: \(loops)")
+    }
+
+    @Test func theAffinityMaskIsCountedAsNprocCountsIt() async throws {
+        let nproc = try await ExternalProcess.run(try ExternalProcess.find("nproc"), ["--all"])
+        let allowed = try await ExternalProcess.run(try ExternalProcess.find("nproc"), [])
+        let count = try #require(HTTPServerEventLoops.allowedCPUCount)
+        // nproc without --all counts the affinity mask (and OMP_NUM_THREADS, unset here).
+        #expect(count == Int(allowed.stdout.trimmingCharacters(in: .whitespacesAndNewlines)))
+        #expect(count <= Int(nproc.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0)
+    }
+
     @Test func chromiumChatsThroughTheExamplePage() async throws {
         let hub = WebSocketHub()
         let router = try buildResponder(hub: hub)

@@ -10,7 +10,10 @@ public final class ExampleProcess: Sendable {
     private let process: Mutex<Process?>
 
     /// Starts `name --port <free port> arguments...` and waits until it accepts connections.
-    public init(_ name: String, arguments: [String] = []) async throws {
+    ///
+    /// - Parameter cpus: A CPU list for `taskset -c` (e.g. `"0"`): the process may run on those
+    ///   CPUs only. `taskset` executes the example in place, so ``pid`` is the example's.
+    public init(_ name: String, arguments: [String] = [], cpus: String? = nil) async throws {
         let directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
         let executable = directory.appendingPathComponent(name)
         guard FileManager.default.isExecutableFile(atPath: executable.path) else {
@@ -19,8 +22,13 @@ public final class ExampleProcess: Sendable {
         }
         self.port = try RedisServerProcess.freePort()
         let process = Process()
-        process.executableURL = executable
-        process.arguments = ["--port", "\(self.port)"] + arguments
+        if let cpus {
+            process.executableURL = URL(fileURLWithPath: try ExternalProcess.find("taskset"))
+            process.arguments = ["-c", cpus, executable.path, "--port", "\(self.port)"] + arguments
+        } else {
+            process.executableURL = executable
+            process.arguments = ["--port", "\(self.port)"] + arguments
+        }
         var environment = ProcessInfo.processInfo.environment
         environment["LOG_LEVEL"] = "error"
         process.environment = environment
@@ -44,6 +52,15 @@ public final class ExampleProcess: Sendable {
             return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
         }
         return (kilobytes("VmHWM") * 1024, kilobytes("VmRSS") * 1024)
+    }
+
+    /// The names of the process's threads (`/proc/<pid>/task/*/comm`).
+    public func threadNames() throws -> [String] {
+        let tasks = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(self.pid)/task")
+        return tasks.compactMap { task in
+            (try? String(contentsOfFile: "/proc/\(self.pid)/task/\(task)/comm", encoding: .utf8))?
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+        }
     }
 
     /// SIGTERM (a graceful stop).

@@ -104,6 +104,15 @@ public enum ExternalProcess {
         throw Failure(description: "chromium is not installed: run scripts/test.sh")
     }
 
+    /// The path of a system tool in `/usr/bin` or `/bin` (util-linux's `taskset`, ...).
+    public static func find(_ tool: String) throws -> String {
+        for directory in ["/usr/bin", "/bin", "/usr/local/bin"] {
+            let path = directory + "/" + tool
+            if FileManager.default.isExecutableFile(atPath: path) { return path }
+        }
+        throw Failure(description: "\(tool) is not installed")
+    }
+
     public static func curl() throws -> String {
         for path in ["/usr/bin/curl", "/usr/local/bin/curl"] where FileManager.default.isExecutableFile(atPath: path) {
             return path

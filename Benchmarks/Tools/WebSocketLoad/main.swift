@@ -1,14 +1,18 @@
+import Foundation
 import NIOCore
 import NIOPosix
 
 // A closed-loop WebSocket echo load generator for scripts/bench-websocket.sh.
 //
 //     WebSocketLoad --port 18090 --connections 50 --size 64 --seconds 10 [--warmup 1] [--inflight 1]
+//         [--per-connection FILE]
 //
 // Each connection keeps `--inflight` masked binary messages in flight: every echo that comes
 // back sends the next one.
 // Everything runs on one event loop with prebuilt frames, so the generator costs little CPU
-// next to the server. Prints "messages_per_second p50_us p99_us" for the measured window.
+// next to the server. Prints "messages_per_second p50_us p99_us p999_us" for the measured
+// window; with --per-connection, also writes one line per connection to FILE: its index, local
+// port, echoes, p50, p99 and maximum in microseconds (where the tail sits).
 
 let arguments = CommandLine.arguments
 func option(_ name: String, _ fallback: Int) -> Int {
@@ -21,6 +25,9 @@ let seconds = option("--seconds", 10)
 let warmup = option("--warmup", 1)
 /// Messages each connection keeps in flight (1: strictly one round trip at a time).
 let inflight = option("--inflight", 1)
+let perConnectionFile = arguments.firstIndex(of: "--per-connection").flatMap {
+    $0 + 1 < arguments.count ? arguments[$0 + 1] : nil
+}
 
 /// The one masked binary frame every connection sends.
 let frame: ByteBuffer = {
@@ -59,6 +66,8 @@ final class EchoLoop: ChannelInboundHandler, @unchecked Sendable {
     private var received = 0
     /// When each message in flight was sent, oldest first (echoes come back in order).
     private var sentAt = CircularBuffer<NIODeadline>()
+    /// This connection's measured round trips, in microseconds.
+    var latencies: [UInt32] = []
 
     func channelActive(context: ChannelHandlerContext) {
         let request =
@@ -113,6 +122,7 @@ final class EchoLoop: ChannelInboundHandler, @unchecked Sendable {
                     tally.count += 1
                     let micros = (NIODeadline.now() - sentAt).nanoseconds / 1000
                     tally.latencies.append(UInt32(clamping: micros))
+                    self.latencies.append(UInt32(clamping: micros))
                 }
                 self.send(context: context)
             }
@@ -135,11 +145,12 @@ final class EchoLoop: ChannelInboundHandler, @unchecked Sendable {
 let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
 let loop = group.next()
 var channels: [any Channel] = []
-for _ in 0..<connections {
+let loops = (0..<connections).map { _ in EchoLoop() }
+for handler in loops {
     let channel = try await ClientBootstrap(group: loop)
         .channelOption(.tcpOption(.tcp_nodelay), value: 1)
         .channelInitializer { channel in
-            channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(EchoLoop()) }
+            channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(handler) }
         }
         .connect(host: "127.0.0.1", port: port).get()
     channels.append(channel)
@@ -147,15 +158,25 @@ for _ in 0..<connections {
 try await Task.sleep(for: .seconds(warmup))
 try await loop.submit { tally.measuring = true }.get()
 try await Task.sleep(for: .seconds(seconds))
-let (count, latencies) = try await loop.submit { () -> (Int, [UInt32]) in
+let (count, latencies, perConnection) = try await loop.submit { () -> (Int, [UInt32], [[UInt32]]) in
     tally.measuring = false
     tally.stopped = true
-    return (tally.count, tally.latencies)
+    return (tally.count, tally.latencies, loops.map(\.latencies))
 }.get()
 for channel in channels { try? await channel.close() }
-let sorted = latencies.sorted()
-func percentile(_ p: Double) -> UInt32 {
+func percentile(_ sorted: [UInt32], _ p: Double) -> UInt32 {
     sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]
 }
-print(count / max(seconds, 1), percentile(0.5), percentile(0.99))
+let sorted = latencies.sorted()
+print(count / max(seconds, 1), percentile(sorted, 0.5), percentile(sorted, 0.99), percentile(sorted, 0.999))
+if let perConnectionFile {
+    var lines = ""
+    for (index, values) in perConnection.enumerated() {
+        let own = values.sorted()
+        let localPort = channels[index].localAddress?.port ?? 0
+        lines +=
+            "\(index) \(localPort) \(own.count) \(percentile(own, 0.5)) \(percentile(own, 0.99)) \(own.last ?? 0)\n"
+    }
+    FileManager.default.createFile(atPath: perConnectionFile, contents: Data(lines.utf8))
+}
 try await group.shutdownGracefully()

@@ -33,13 +33,15 @@ public struct HTTPServer<Responder: HTTPResponder>: Service where Responder.Cont
     ///   - responder: What answers requests: a router, or a middleware stack around one.
     ///   - configuration: Where to listen, and the limits.
     ///   - logger: The server's logger.
-    ///   - eventLoopGroup: The NIO threads to run on; the shared singleton by default.
+    ///   - eventLoopGroup: The NIO threads to run on; by default ``HTTPServerEventLoops/group``, one
+    ///     loop per CPU the process may run on (NIO's shared singleton unless the process is
+    ///     pinned to fewer CPUs than the machine has).
     ///   - onServerRunning: Called with the bound address once the server listens (useful with port 0).
     public init(
         responder: Responder,
         configuration: HTTPServerConfiguration,
         logger: Logger,
-        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        eventLoopGroup: any EventLoopGroup = HTTPServerEventLoops.group,
         onServerRunning: (@Sendable (SocketAddress) async -> Void)? = nil
     ) {
         self.responder = responder
