@@ -53,7 +53,13 @@ case "cors-strata":
 case "gzip-native":
     app.http.server.configuration.responseCompression = .enabled
 case "gzip-strata":
-    app.middleware.use(StrataVaporMiddleware(try ResponseCompressionMiddleware<VaporContext>(), configuration: adapter))
+    // zlib against Vapor's zlib: the benchmark package builds Strata with the Libdeflate trait,
+    // whose whole-body path is compared with nginx in bench-compression.sh instead.
+    var compression = CompressionConfiguration()
+    compression.libdeflateMaximumSize = 0
+    app.middleware.use(
+        StrataVaporMiddleware(
+            try ResponseCompressionMiddleware<VaporContext>(configuration: compression), configuration: adapter))
 case "async-native":
     // The floor of any async middleware in Vapor: one that only calls the next responder.
     app.middleware.use(PassThrough())
