@@ -116,9 +116,14 @@ func pythonDecodes(_ data: Data, coding: String, expected: String) async throws 
     return output.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "same"
 }
 
+/// The whole-body caps the buffered tests run with: 0 sends every body through zlib (the only
+/// path without the `Libdeflate` trait), the default takes libdeflate when the trait is on.
+let wholeBodyCaps = [0, CompressionConfiguration().libdeflateMaximumSize]
+
 @Suite struct ResponseCompressionTests {
-    @Test func bufferedBodiesAreCompressedWithAnExactLength() async throws {
-        let client = TestClient(responder: try compressingStack())
+    @Test(arguments: wholeBodyCaps)
+    func bufferedBodiesAreCompressedWithAnExactLength(_ cap: Int) async throws {
+        let client = TestClient(responder: try compressingStack { $0.libdeflateMaximumSize = cap })
         let response = try await client.execute(.get, "/text/102400", headerFields: [.acceptEncoding: "gzip, deflate"])
         #expect(response.headerFields[.contentEncoding] == "gzip")
         #expect(response.contentLength == response.body.readableBytes)
@@ -176,8 +181,9 @@ func pythonDecodes(_ data: Data, coding: String, expected: String) async throws 
         #expect(response.headerFields[.contentEncoding] != "deflate", "\(label)")
     }
 
-    @Test func exactlyTheThresholdIsCompressed() async throws {
-        let client = TestClient(responder: try compressingStack())
+    @Test(arguments: wholeBodyCaps)
+    func exactlyTheThresholdIsCompressed(_ cap: Int) async throws {
+        let client = TestClient(responder: try compressingStack { $0.libdeflateMaximumSize = cap })
         let response = try await client.execute(.get, "/text/1024", headerFields: [.acceptEncoding: "gzip"])
         #expect(response.headerFields[.contentEncoding] == "gzip")
         #expect(try await pythonDecodes(Data(response.body.readableBytesView), coding: "gzip", expected: bigText(1024)))
@@ -230,10 +236,14 @@ func pythonDecodes(_ data: Data, coding: String, expected: String) async throws 
         }
     }
 
-    @Test(arguments: ["gzip", "deflate"])
-    func lengthPaddingVariesTheLengthAndDecodersSkipIt(_ coding: String) async throws {
-        let plain = TestClient(responder: try compressingStack())
-        let padded = TestClient(responder: try compressingStack { $0.lengthPadding = 40 })
+    @Test(arguments: ["gzip", "deflate"], wholeBodyCaps)
+    func lengthPaddingVariesTheLengthAndDecodersSkipIt(_ coding: String, _ cap: Int) async throws {
+        let plain = TestClient(responder: try compressingStack { $0.libdeflateMaximumSize = cap })
+        let padded = TestClient(
+            responder: try compressingStack {
+                $0.lengthPadding = 40
+                $0.libdeflateMaximumSize = cap
+            })
         for path in ["/text/5000", "/trickle/5000"] {
             let base = try await plain.execute(.get, path, headerFields: [.acceptEncoding: coding]).body.readableBytes
             var lengths: Set<Int> = []
