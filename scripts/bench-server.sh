@@ -4,6 +4,7 @@
 # Prints requests/s and p99 latency per run, then the medians and the ratio ours/theirs.
 #
 #   RUNS=5 DURATION=10s CONNECTIONS=64 scripts/bench-server.sh
+#   PIN=1 scripts/bench-server.sh      (servers on CPU 1, wrk on CPU 0, via taskset)
 #
 # Both servers and wrk share this machine's cores: the figures are relative, read them as ratios.
 set -euo pipefail
@@ -15,6 +16,12 @@ CONNECTIONS="${CONNECTIONS:-64}"
 THREADS="${THREADS:-1}"
 OURS_PORT=18080
 THEIRS_PORT=18081
+server_pin=()
+load_pin=()
+if [ "${PIN:-0}" = 1 ]; then
+    server_pin=(taskset -c 1)
+    load_pin=(taskset -c 0)
+fi
 
 command -v wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 
@@ -26,9 +33,9 @@ cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm 
 pids=()
 trap cleanup EXIT
 
-.build/release/HelloExample --port "$OURS_PORT" >"$work/ours.log" 2>&1 &
+"${server_pin[@]}" .build/release/HelloExample --port "$OURS_PORT" >"$work/ours.log" 2>&1 &
 pids+=($!)
-Benchmarks/.build/release/HummingbirdPeer --port "$THEIRS_PORT" >"$work/theirs.log" 2>&1 &
+"${server_pin[@]}" Benchmarks/.build/release/HummingbirdPeer --port "$THEIRS_PORT" >"$work/theirs.log" 2>&1 &
 pids+=($!)
 for port in "$OURS_PORT" "$THEIRS_PORT"; do
     for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/" >/dev/null && break; sleep 0.1; done
@@ -40,9 +47,9 @@ write_post_script "$work"
 run_wrk() {
     local url="$1" script="$2" output
     if [ -n "$script" ]; then
-        output="$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$script" "$url")"
+        output="$("${load_pin[@]}" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$script" "$url")"
     else
-        output="$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$url")"
+        output="$("${load_pin[@]}" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$url")"
     fi
     wrk_figures <<<"$output"
 }

@@ -58,6 +58,16 @@ import Testing
         #expect(loops.count == 1, "event loop threads: \(loops)")
     }
 
+    /// A loop count chosen for NIO's singleton wins over the affinity rule.
+    @Test func aChosenSingletonLoopCountIsRespectedWhenPinned() async throws {
+        let example = try await ExampleProcess(
+            "WebSocketExample", cpus: "0", environment: ["NIO_SINGLETON_GROUP_LOOP_COUNT": "3"])
+        defer { example.stop() }
+        let loops = try example.threadNames().filter { $0.hasPrefix("NIO-ELT-") || $0.hasPrefix("NIO-SGLTN-") }
+        #expect(loops.count == 3, "event loop threads: \(loops)")
+        #expect(loops.allSatisfy { $0.hasPrefix("NIO-SGLTN-") })
+    }
+
     @Test func theAffinityMaskIsCountedAsNprocCountsIt() async throws {
         let nproc = try await ExternalProcess.run(try ExternalProcess.find("nproc"), ["--all"])
         let allowed = try await ExternalProcess.run(try ExternalProcess.find("nproc"), [])

@@ -13,7 +13,9 @@ public final class ExampleProcess: Sendable {
     ///
     /// - Parameter cpus: A CPU list for `taskset -c` (e.g. `"0"`): the process may run on those
     ///   CPUs only. `taskset` executes the example in place, so ``pid`` is the example's.
-    public init(_ name: String, arguments: [String] = [], cpus: String? = nil) async throws {
+    public init(
+        _ name: String, arguments: [String] = [], cpus: String? = nil, environment extra: [String: String] = [:]
+    ) async throws {
         let directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
         let executable = directory.appendingPathComponent(name)
         guard FileManager.default.isExecutableFile(atPath: executable.path) else {
@@ -31,6 +33,7 @@ public final class ExampleProcess: Sendable {
         }
         var environment = ProcessInfo.processInfo.environment
         environment["LOG_LEVEL"] = "error"
+        environment.merge(extra) { $1 }
         process.environment = environment
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice

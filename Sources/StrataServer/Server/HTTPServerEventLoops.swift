@@ -16,10 +16,17 @@ import Glibc
 /// not running waits for a whole slice, several milliseconds: that was the WebSocket echo's p99
 /// with the server pinned to one core. In that case this is a group of its own, one loop per
 /// allowed CPU, kept for the life of the process as the singleton is.
+///
+/// A loop count chosen for the singleton (`NIO_SINGLETON_GROUP_LOOP_COUNT`, or
+/// `NIOSingletons.groupLoopCountSuggestion` set before the first server) is respected: the
+/// singleton is used as it is.
 public enum HTTPServerEventLoops {
     /// The group: see the type's description.
     public static let group: any EventLoopGroup = {
-        guard let allowed = allowedCPUCount, allowed < System.coreCount else {
+        let chosen =
+            getenv("NIO_SINGLETON_GROUP_LOOP_COUNT") != nil
+            || NIOSingletons.groupLoopCountSuggestion != System.coreCount
+        guard let allowed = allowedCPUCount, allowed < System.coreCount, !chosen else {
             return MultiThreadedEventLoopGroup.singleton
         }
         return MultiThreadedEventLoopGroup(numberOfThreads: allowed)
