@@ -3,6 +3,8 @@ import NIOPosix
 
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Darwin)
+import Darwin
 #endif
 
 /// The event loops an ``HTTPServer`` runs on when it is given none: one loop per CPU the process
