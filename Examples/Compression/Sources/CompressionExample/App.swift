@@ -40,9 +40,14 @@ struct CompressionExample {
             }
             page = ByteBuffer(bytes: data)
         }
+        let libdeflateLevel = value("--libdeflate-level").flatMap { Int($0) }
+        #if !Libdeflate
+        if libdeflateLevel != nil {
+            logger.warning("--libdeflate-level has no effect: this build has no Libdeflate trait")
+        }
+        #endif
         let server = HTTPServer(
-            responder: try buildResponder(
-                libdeflateLevel: value("--libdeflate-level").flatMap { Int($0) }, page: page),
+            responder: try buildResponder(libdeflateLevel: libdeflateLevel, page: page),
             configuration: try HTTPServerConfiguration(host: host, port: port),
             logger: logger
         )
