@@ -480,6 +480,17 @@ let package = Package(
             path: "Tests/Support",
             swiftSettings: swiftSettings
         ),
+        // What the Redis stores' suites share: the real server and cluster scripts/test.sh starts.
+        .target(
+            name: "StrataRedisTestSupport",
+            dependencies: [
+                "StrataRedis",
+                "StrataTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/RedisSupport",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "StrataTests",
             dependencies: [
@@ -603,6 +614,7 @@ let package = Package(
                 "StrataServer",
                 "StrataTesting",
                 "StrataTestSupport",
+                "StrataRedisTestSupport",
                 "SessionsExample",
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -654,6 +666,7 @@ let package = Package(
                 "StrataServer",
                 "StrataTesting",
                 "StrataTestSupport",
+                "StrataRedisTestSupport",
                 "RateLimitExample",
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -722,6 +735,7 @@ let package = Package(
                 "StrataServer",
                 "StrataTesting",
                 "StrataTestSupport",
+                "StrataRedisTestSupport",
                 "CachingProxyExample",
             ],
             swiftSettings: swiftSettings

@@ -6,6 +6,7 @@ import Strata
 import StrataRateLimit
 import StrataRateLimitRedis
 import StrataRedis
+import StrataRedisTestSupport
 import StrataServer
 import StrataTestSupport
 import StrataTesting
@@ -14,39 +15,19 @@ import Testing
 /// The Redis store against the real server and cluster that `scripts/test.sh` starts, two
 /// example processes sharing one Redis, and private servers that are killed or paused.
 @Suite struct RedisRateLimitStoreTests {
-    static var logger: Logger {
-        var logger = Logger(label: "strata.test.ratelimit.redis")
-        logger.logLevel = .critical
-        return logger
-    }
+    static var logger: Logger { RedisTestEnvironment.logger("strata.test.ratelimit.redis") }
 
-    static func variable(_ name: String) throws -> String {
-        try #require(ProcessInfo.processInfo.environment[name], "\(name): run the tests through scripts/test.sh")
-    }
+    static func variable(_ name: String) throws -> String { try RedisTestEnvironment.variable(name) }
 
     static func configuration(url: String? = nil, cluster: Bool = false) throws -> RedisConfiguration {
-        var configuration =
-            cluster
-            ? try RedisConfiguration(
-                clusterNodes: try Self.variable("STRATA_REDIS_CLUSTER").split(separator: ",").map(String.init))
-            : try RedisConfiguration(url: try url ?? Self.variable("STRATA_REDIS_URL"))
-        configuration.connectTimeout = .seconds(30)
-        return configuration
+        try RedisTestEnvironment.configuration(url: url, cluster: cluster)
     }
 
     /// A client, shut down after `body`.
     static func withClient<Result>(
         _ configuration: RedisConfiguration, _ body: (RedisClient) async throws -> Result
     ) async throws -> Result {
-        let client = RedisClient(configuration: configuration, logger: Self.logger)
-        do {
-            let result = try await body(client)
-            await client.shutdown()
-            return result
-        } catch {
-            await client.shutdown()
-            throw error
-        }
+        try await RedisTestEnvironment.withClient(configuration, logger: Self.logger, body)
     }
 
     static var prefix: String { "test:ratelimit:\(UUID().uuidString.prefix(8))" }

@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import Strata
 import StrataRedis
+import StrataRedisTestSupport
 import StrataServer
 import StrataSessions
 import StrataSessionsRedis
@@ -16,30 +17,19 @@ import Testing
 /// The Redis store under the example's routes, against the real server and cluster that
 /// `scripts/test.sh` starts, and private servers that are killed.
 @Suite struct RedisSessionStoreTests {
-    static var logger: Logger {
-        var logger = Logger(label: "strata.test.sessions.redis")
-        logger.logLevel = .critical
-        return logger
-    }
+    static var logger: Logger { RedisTestEnvironment.logger("strata.test.sessions.redis") }
 
-    static func variable(_ name: String) throws -> String {
-        try #require(ProcessInfo.processInfo.environment[name], "\(name): run the tests through scripts/test.sh")
-    }
+    static func variable(_ name: String) throws -> String { try RedisTestEnvironment.variable(name) }
 
     /// A client and a store with a key prefix of the test's own, shut down after `body`.
     static func withStore<Result>(
         url: String? = nil, cluster: Bool = false, _ configure: (inout RedisConfiguration) -> Void = { _ in },
         _ body: (RedisSessionStore, RedisClient) async throws -> Result
     ) async throws -> Result {
-        var configuration =
-            cluster
-            ? try RedisConfiguration(
-                clusterNodes: try Self.variable("STRATA_REDIS_CLUSTER").split(separator: ",").map(String.init))
-            : try RedisConfiguration(url: try url ?? Self.variable("STRATA_REDIS_URL"))
+        var configuration = try RedisTestEnvironment.configuration(url: url, cluster: cluster)
         // Long timeouts: the whole suite runs in parallel on two cores.
         configuration.acquireTimeout = .seconds(60)
         configuration.commandTimeout = .seconds(30)
-        configuration.connectTimeout = .seconds(30)
         configure(&configuration)
         let client = RedisClient(configuration: configuration, logger: Self.logger)
         let store = RedisSessionStore(client: client, keyPrefix: "test:\(UUID().uuidString.prefix(8))")
