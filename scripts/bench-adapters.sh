@@ -25,7 +25,7 @@ DURATION="${DURATION:-8s}"
 CONNECTIONS="${CONNECTIONS:-64}"
 PAIRS="${PAIRS:-hb-cors vapor-cors vapor-gzip}"
 
-command -v wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+bench_require wrk:wrk
 (cd Benchmarks && swift build -c release --product HummingbirdCORSPeer >/dev/null 2>&1 &&
     swift build -c release --product VaporPeer >/dev/null 2>&1)
 

@@ -28,11 +28,7 @@ NGINX_PORT=18293
 VARNISH_PORT=18294
 PROXY_PORT=18295
 
-missing=()
-command -v wrk >/dev/null 2>&1 || missing+=(wrk)
-command -v nginx >/dev/null 2>&1 || missing+=(nginx)
-command -v varnishd >/dev/null 2>&1 || missing+=(varnish)
-if [ "${#missing[@]}" -gt 0 ]; then apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null; fi
+bench_require wrk:wrk nginx:nginx varnish:varnishd
 
 swift build -c release --product CachingProxyExample >/dev/null 2>&1
 swift build -c release --product ReverseProxyExample >/dev/null 2>&1

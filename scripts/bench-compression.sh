@@ -21,21 +21,7 @@ LIBDEFLATE_PORT=18182
 LIBDEFLATE_LEVEL="${LIBDEFLATE_LEVEL:-}"
 PAGE="${PAGE:-}"
 
-as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
-missing=()
-command -v wrk >/dev/null 2>&1 || missing+=(wrk)
-command -v nginx >/dev/null 2>&1 || missing+=(nginx)
-if [ ${#missing[@]} -gt 0 ]; then
-    as_root apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
-
-missing=()
-dpkg -s libdeflate-dev >/dev/null 2>&1 || missing+=(libdeflate-dev)
-if [ ${#missing[@]} -gt 0 ]; then
-    as_root apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+bench_require wrk:wrk nginx:nginx libdeflate-dev
 swift build -c release --product CompressionExample >/dev/null 2>&1
 # The trait changes every target's build settings: a build folder of its own keeps both builds.
 swift build -c release --scratch-path .build-libdeflate --traits Libdeflate --product CompressionExample >/dev/null 2>&1

@@ -11,15 +11,8 @@
 # Python source (argparse) and prose (pydoc's topics, the GPL).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
-missing=()
-dpkg -s libdeflate-dev >/dev/null 2>&1 || missing+=(libdeflate-dev)
-dpkg -s zlib1g-dev >/dev/null 2>&1 || missing+=(zlib1g-dev)
-command -v cc >/dev/null 2>&1 || missing+=(gcc)
-if [ ${#missing[@]} -gt 0 ]; then
-    as_root apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+. scripts/bench-lib.sh
+bench_require libdeflate-dev zlib1g-dev gcc:cc
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 extra=()

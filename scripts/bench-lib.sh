@@ -1,5 +1,26 @@
 # Shared by the bench-*.sh scripts (sourced, not run).
 
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# Installs the Debian packages that are missing, in one apt-get run. Each argument is a package,
+# checked with dpkg, or package:command, checked by finding the command:
+#   bench_require wrk:wrk nginx:nginx varnish:varnishd libdeflate-dev
+bench_require() {
+    local missing=() entry package command
+    for entry in "$@"; do
+        package="${entry%%:*}"
+        if [ "$entry" != "$package" ]; then
+            command="${entry#*:}"
+            command -v "$command" >/dev/null 2>&1 || missing+=("$package")
+        else
+            dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+        fi
+    done
+    [ ${#missing[@]} -gt 0 ] || return 0
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
 # The median of the numbers on standard input, one per line.
 median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 
@@ -25,9 +46,7 @@ LUA
 # Installs wrk and redis-server when missing, starts a standalone redis-server ($REDIS_PORT),
 # makes a work folder ($work) and a list of server pids ($pids): all stopped and removed on exit.
 bench_start_redis() {
-    command -v wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
-    command -v redis-server >/dev/null 2>&1 ||
-        { apt-get update -qq && apt-get install -y -qq redis-server redis-tools >/dev/null; }
+    bench_require wrk:wrk redis-server:redis-server redis-tools:redis-cli
     source scripts/redis-servers.sh
     start_redis_standalone
     work="$(mktemp -d)"

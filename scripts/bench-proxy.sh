@@ -29,11 +29,7 @@ HAPROXY_PORT=18193
 STATUS_PORT=18194
 SERVER_PORT=18195
 
-missing=()
-command -v wrk >/dev/null 2>&1 || missing+=(wrk)
-command -v nginx >/dev/null 2>&1 || missing+=(nginx)
-command -v haproxy >/dev/null 2>&1 || missing+=(haproxy)
-if [ "${#missing[@]}" -gt 0 ]; then apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null; fi
+bench_require wrk:wrk nginx:nginx haproxy:haproxy
 
 swift build -c release --product ReverseProxyExample >/dev/null 2>&1
 swift build -c release --product HelloExample >/dev/null 2>&1

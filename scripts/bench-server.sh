@@ -23,7 +23,7 @@ if [ "${PIN:-0}" = 1 ]; then
     load_pin=(taskset -c 0)
 fi
 
-command -v wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+bench_require wrk:wrk
 
 swift build -c release --product HelloExample >/dev/null 2>&1
 (cd Benchmarks && swift build -c release --product HummingbirdPeer >/dev/null 2>&1)
