@@ -16,7 +16,7 @@ final class ServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = ServerInboundPart
     typealias OutboundIn = ServerOutboundPart
-    typealias OutboundOut = HTTPServerResponsePart
+    typealias OutboundOut = ByteBuffer
 
     /// Set after an `.invalid` head: the connection is closing and its body parts are dropped.
     private var discarding = false
@@ -51,21 +51,79 @@ final class ServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         switch self.unwrapOutboundIn(data) {
         case .head(let head):
-            // An interim 1xx (103 Early Hints) answers nothing yet; only a final status refuses.
-            if self.upgradePending && head.status.code >= 200 {
-                // The upgrade was refused: the connection goes on (or closes) as HTTP.
-                self.upgradePending = false
-                context.triggerUserOutboundEvent(ConnectionEvent.upgradeRefused, promise: nil)
+            self.headWillGo(head, context: context)
+            var buffer = context.channel.allocator.buffer(capacity: 256)
+            buffer.writeResponseHead(head)
+            context.write(self.wrapOutboundOut(buffer), promise: promise)
+        case .body(let chunk):
+            guard self.chunked, chunk.readableBytes > 0 else {
+                context.write(self.wrapOutboundOut(chunk), promise: promise)
+                return
             }
-            context.write(self.wrapOutboundOut(.head(head)), promise: promise)
-        case .body(let buffer):
-            context.write(self.wrapOutboundOut(.body(.byteBuffer(buffer))), promise: promise)
+            if chunk.readableBytes <= Self.copiedChunkSize {
+                var buffer = context.channel.allocator.buffer(capacity: chunk.readableBytes + 16)
+                buffer.writeChunkSizeLine(chunk.readableBytes)
+                buffer.writeImmutableBuffer(chunk)
+                buffer.writeStaticString("\r\n")
+                context.write(self.wrapOutboundOut(buffer), promise: promise)
+            } else {
+                // A large chunk is not copied: its size line, itself, then the CRLF after it.
+                var line = context.channel.allocator.buffer(capacity: 16)
+                line.writeChunkSizeLine(chunk.readableBytes)
+                context.write(self.wrapOutboundOut(line), promise: nil)
+                context.write(self.wrapOutboundOut(chunk), promise: nil)
+                context.write(self.wrapOutboundOut(Self.crlf), promise: promise)
+            }
         case .end(let trailers):
-            context.write(self.wrapOutboundOut(.end(trailers)), promise: promise)
+            if self.chunked {
+                var buffer = context.channel.allocator.buffer(capacity: trailers == nil ? 5 : 256)
+                buffer.writeLastChunk(trailers: trailers)
+                context.write(self.wrapOutboundOut(buffer), promise: promise)
+            } else if let promise {
+                // Nothing to send, but the promise completes in order behind the writes before it.
+                context.write(self.wrapOutboundOut(context.channel.allocator.buffer(capacity: 0)), promise: promise)
+            }
+            self.chunked = false
+            context.triggerUserOutboundEvent(ConnectionEvent.responseCompleted, promise: nil)
+        case .whole(let head, let body):
+            self.headWillGo(head, context: context)
+            let bodyBytes = body?.readableBytes ?? 0
+            let copiesBody = bodyBytes <= Self.copiedBodySize
+            var buffer = context.channel.allocator.buffer(capacity: 256 + (copiesBody ? bodyBytes : 0))
+            buffer.writeResponseHead(head)
+            if let body, bodyBytes > 0 {
+                if copiesBody {
+                    buffer.writeImmutableBuffer(body)
+                } else {
+                    context.write(self.wrapOutboundOut(buffer), promise: nil)
+                    buffer = body
+                }
+            }
+            context.write(self.wrapOutboundOut(buffer), promise: promise)
+            self.chunked = false
             context.triggerUserOutboundEvent(ConnectionEvent.responseCompleted, promise: nil)
         case .raw:
             // The codec leaves the pipeline before any raw bytes are written.
             promise?.fail(ChannelError.ioOnClosedChannel)
+        }
+    }
+
+    /// Whether the response being written is chunked (set by its final head).
+    private var chunked = false
+    /// Bodies and chunks up to this size are copied behind their head or size line, so a small
+    /// response is one buffer; larger ones are written as they are.
+    private static let copiedBodySize = 4096
+    private static let copiedChunkSize = 1024
+    private static let crlf = ByteBuffer(string: "\r\n")
+
+    private func headWillGo(_ head: ResponseHead, context: ChannelHandlerContext) {
+        // An interim 1xx (103 Early Hints) answers nothing yet; only a final status refuses.
+        guard head.status.code >= 200 else { return }
+        self.chunked = head.chunked
+        if self.upgradePending {
+            // The upgrade was refused: the connection goes on (or closes) as HTTP.
+            self.upgradePending = false
+            context.triggerUserOutboundEvent(ConnectionEvent.upgradeRefused, promise: nil)
         }
     }
 

@@ -15,7 +15,7 @@ final class UpgradedBytesHandler: ChannelDuplexHandler, RemovableChannelHandler 
         switch self.unwrapOutboundIn(data) {
         case .raw(let buffer), .body(let buffer):
             context.write(self.wrapOutboundOut(buffer), promise: promise)
-        case .head, .end:
+        case .head, .end, .whole:
             promise?.fail(ChannelError.ioOnClosedChannel)
         }
     }

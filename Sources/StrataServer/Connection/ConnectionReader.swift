@@ -77,7 +77,7 @@ final class ConnectionReader: @unchecked Sendable {
             if self.body.broken { throw HTTPError(.badRequest, message: "Malformed request body") }
             if self.body.expectsContinue && !self.body.continueSent {
                 self.body.continueSent = true
-                try await self.outbound.write(.head(HTTPResponseHead(version: .http1_1, status: .continue)))
+                try await self.outbound.write(.head(ResponseHead(status: .continue)))
             }
             let part: ServerInboundPart?
             do {

@@ -117,15 +117,12 @@ struct HTTPConnection<Responder: HTTPResponder> where Responder.Context: ServerC
     /// Writes `response`; returns `false` when the connection broke or must close.
     private func write(_ response: ServerResponse, for info: RequestHeadInfo, keepAlive: inout Bool) async -> Bool {
         let isHead = info.request.method == .head
-        var (head, chunked) = self.prepareHead(
+        var head = self.prepareHead(
             response.head, bodyLength: response.body.contentLength, info: info, keepAlive: &keepAlive)
         do {
             if let buffer = response.body.buffer {
-                if isHead || buffer.readableBytes == 0 || !Self.mayHaveBody(response.status) {
-                    try await self.outbound.write(contentsOf: [.head(head), .end(nil)])
-                } else {
-                    try await self.outbound.write(contentsOf: [.head(head), .body(buffer), .end(nil)])
-                }
+                let sendsBody = !isHead && buffer.readableBytes > 0 && Self.mayHaveBody(response.status)
+                try await self.outbound.write(.whole(head, sendsBody ? buffer : nil))
                 return true
             }
             let state = ResponseWriteState(
@@ -133,7 +130,6 @@ struct HTTPConnection<Responder: HTTPResponder> where Responder.Context: ServerC
                 reader: self.reader,
                 head: head,
                 isHeadRequest: isHead || !Self.mayHaveBody(response.status),
-                chunked: chunked,
                 declaredLength: response.body.contentLength
             )
             var writer: any ResponseBodyWriter = RootResponseBodyWriter(state: state)
@@ -145,11 +141,10 @@ struct HTTPConnection<Responder: HTTPResponder> where Responder.Context: ServerC
                 // Nothing was sent yet: the failure can still become an error response.
                 let errorResponse = Self.errorResponse(for: error, logger: self.logger)
                 keepAlive = false
-                (head, chunked) = self.prepareHead(
+                head = self.prepareHead(
                     errorResponse.head, bodyLength: errorResponse.body.contentLength, info: info, keepAlive: &keepAlive)
-                try await self.outbound.write(contentsOf: [
-                    .head(head), .body(errorResponse.body.buffer ?? ByteBuffer()), .end(nil),
-                ])
+                let sendsBody = !isHead && Self.mayHaveBody(errorResponse.status)
+                try await self.outbound.write(.whole(head, sendsBody ? errorResponse.body.buffer : nil))
             }
             return true
         } catch {
@@ -162,55 +157,49 @@ struct HTTPConnection<Responder: HTTPResponder> where Responder.Context: ServerC
         !(100..<200).contains(status.code) && status.code != 204 && status.code != 304
     }
 
-    /// Sets the framing, `Date` and `Connection` fields; returns whether the body is chunked.
+    /// The head as it goes out: the framing (`Content-Length` or chunked), `Date`, `Server` and
+    /// `Connection` decided here and added by the encoder; the handler's fields are not copied.
     private func prepareHead(
         _ response: HTTPResponse,
         bodyLength: Int?,
         info: RequestHeadInfo,
         keepAlive: inout Bool
-    ) -> (HTTPResponseHead, chunked: Bool) {
-        var fields = response.headerFields
-        var chunked = false
-        fields[.transferEncoding] = nil
+    ) -> ResponseHead {
+        var head = ResponseHead(status: response.status, fields: response.headerFields)
         if !Self.mayHaveBody(response.status) {
-            if response.status.code != 304 { fields[.contentLength] = nil }
+            // A 304 keeps the length of the response it stands for; 1xx and 204 have none.
+            head.keepsContentLengthField = response.status.code == 304
         } else if info.request.method == .head {
-            if let bodyLength, bodyLength > 0 || response.headerFields[.contentLength] == nil {
-                fields[.contentLength] = String(bodyLength)
+            if let bodyLength, bodyLength > 0 || !response.headerFields.contains(.contentLength) {
+                head.contentLength = bodyLength
+            } else {
+                head.keepsContentLengthField = true
             }
         } else if let bodyLength {
-            fields[.contentLength] = String(bodyLength)
-        } else {
-            fields[.contentLength] = nil
-            if info.isHTTP10 {
-                keepAlive = false  // HTTP/1.0 has no chunked coding: the close ends the body
-            } else {
-                fields[.transferEncoding] = "chunked"
-                chunked = true
-            }
-        }
-        if fields[.date] == nil { fields[.date] = HTTPDateCache.shared.current }
-        if let serverName = self.configuration.serverName, fields[.server] == nil { fields[.server] = serverName }
-        if !keepAlive {
-            fields.appendListElement("close", to: .connection)
+            head.contentLength = bodyLength
         } else if info.isHTTP10 {
-            fields.appendListElement("keep-alive", to: .connection)
+            keepAlive = false  // HTTP/1.0 has no chunked coding: the close ends the body
+        } else {
+            head.chunked = true
         }
-        var head = response
-        head.headerFields = fields
-        return (HTTPResponseHead(head), chunked)
+        head.addsDate = true
+        head.server = self.configuration.serverName
+        if !keepAlive {
+            head.connection = .close
+        } else if info.isHTTP10 {
+            head.connection = .keepAlive
+        }
+        return head
     }
 
     /// A bodyless error answer that closes the connection.
     private func writeSimple(status: HTTPResponse.Status) async {
         let body = ByteBuffer(string: status.reasonPhrase)
-        var fields = HTTPFields()
-        fields[.contentType] = "text/plain; charset=utf-8"
-        fields[.contentLength] = String(body.readableBytes)
-        fields[.connection] = "close"
-        fields[.date] = HTTPDateCache.shared.current
-        let head = HTTPResponseHead(HTTPResponse(status: status, headerFields: fields))
-        try? await self.outbound.write(contentsOf: [.head(head), .body(body), .end(nil)])
+        var head = ResponseHead(status: status, fields: [.contentType: "text/plain; charset=utf-8"])
+        head.contentLength = body.readableBytes
+        head.addsDate = true
+        head.connection = .close
+        try? await self.outbound.write(.whole(head, body))
     }
 
     /// The response for an error thrown by a handler: its own status for an
@@ -230,13 +219,11 @@ struct HTTPConnection<Responder: HTTPResponder> where Responder.Context: ServerC
     private func performUpgrade(response: ServerResponse, upgrade: ConnectionUpgrade) async {
         guard await self.reader.finishRequest() else { return }
         var fields = response.headerFields
-        fields[.contentLength] = nil
-        fields[.transferEncoding] = nil
-        fields[.date] = HTTPDateCache.shared.current
-        var head = response.head
-        head.headerFields = fields
+        fields[.date] = nil
+        var head = ResponseHead(status: response.status, fields: fields)
+        head.addsDate = true
         do {
-            try await self.outbound.write(contentsOf: [.head(HTTPResponseHead(head)), .end(nil)])
+            try await self.outbound.write(contentsOf: [.head(head), .end(nil)])
             try await self.channel.eventLoop.flatSubmit { [channel] in
                 Self.switchToRawBytes(channel: channel)
             }.get()
@@ -265,7 +252,6 @@ struct HTTPConnection<Responder: HTTPResponder> where Responder.Context: ServerC
             try pipeline.addHandler(UpgradedBytesHandler(), position: .after(codec))
             channel.pipeline.triggerUserOutboundEvent(ConnectionEvent.upgraded, promise: nil)
             return channel.pipeline.removeHandler(codec)
-                .flatMap { channel.pipeline.removeHandler(name: PipelineNames.encoder) }
                 .flatMap { channel.pipeline.removeHandler(name: PipelineNames.decoder) }
                 .map {
                     // Bytes the parser held back are forwarded on removal without a read-complete,
@@ -283,6 +269,5 @@ struct HTTPConnection<Responder: HTTPResponder> where Responder.Context: ServerC
 enum PipelineNames {
     static let connectionGuard = "strata.guard"
     static let decoder = "strata.decoder"
-    static let encoder = "strata.encoder"
     static let codec = "strata.codec"
 }

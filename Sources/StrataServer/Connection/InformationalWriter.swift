@@ -1,7 +1,5 @@
 import HTTPTypes
 import NIOCore
-import NIOHTTP1
-import NIOHTTPTypesHTTP1
 import Strata
 import Synchronization
 
@@ -30,11 +28,8 @@ final class InformationalWriter: InformationalResponseSender {
     func sendInformational(_ response: HTTPResponse) async throws -> Bool {
         let code = response.status.code
         guard (102..<200).contains(code), code != 101, self.open.withLock({ $0 }) else { return false }
-        var head = response
-        // Framing fields mean nothing on a 1xx.
-        head.headerFields[.contentLength] = nil
-        head.headerFields[.transferEncoding] = nil
-        try await self.outbound.write(.head(HTTPResponseHead(head)))
+        // Framing fields mean nothing on a 1xx: the encoder leaves them out.
+        try await self.outbound.write(.head(.informational(response)))
         return true
     }
 }

@@ -1,7 +1,5 @@
 import HTTPTypes
 import NIOCore
-import NIOHTTP1
-import NIOHTTPTypesHTTP1
 import Strata
 
 /// One response's progress on the wire, shared by every copy of its root writer.
@@ -11,9 +9,8 @@ import Strata
 final class ResponseWriteState {
     let outbound: NIOAsyncChannelOutboundWriter<ServerOutboundPart>
     let reader: ConnectionReader
-    var pendingHead: HTTPResponseHead?
+    var pendingHead: ResponseHead?
     let isHeadRequest: Bool
-    let chunked: Bool
     let declaredLength: Int?
     private(set) var written = 0
     private(set) var finished = false
@@ -21,25 +18,24 @@ final class ResponseWriteState {
     init(
         outbound: NIOAsyncChannelOutboundWriter<ServerOutboundPart>,
         reader: ConnectionReader,
-        head: HTTPResponseHead,
+        head: ResponseHead,
         isHeadRequest: Bool,
-        chunked: Bool,
         declaredLength: Int?
     ) {
         self.outbound = outbound
         self.reader = reader
         self.pendingHead = head
         self.isHeadRequest = isHeadRequest
-        self.chunked = chunked
         self.declaredLength = declaredLength
     }
 
     /// The held-back head, marked `Connection: close` if the request body is stranded.
-    private func takeHead() -> HTTPResponseHead? {
+    private func takeHead() -> ResponseHead? {
         guard var head = self.pendingHead else { return nil }
         self.pendingHead = nil
         if self.reader.mustCloseAfterResponse() {
-            head.headers.replaceOrAdd(name: "connection", value: "close")
+            head.connection = .close
+            head.replacesConnectionField = true
         }
         return head
     }
@@ -47,25 +43,15 @@ final class ResponseWriteState {
     /// Applies `update` to the held-back head's fields, keeping the framing fields as they are.
     func updateHeaderFields(_ update: (inout HTTPFields) -> Void) -> Bool {
         guard !self.finished, var head = self.pendingHead else { return false }
-        var fields = HTTPFields()
-        for (name, value) in head.headers {
-            if let name = HTTPField.Name(name) { fields.append(HTTPField(name: name, value: value)) }
-        }
-        update(&fields)
-        var headers = HTTPHeaders()
-        for field in fields where !Self.framingFields.contains(field.name) {
-            headers.add(name: field.name.rawName, value: field.value)
-        }
-        for (name, value) in head.headers where Self.framingNames.contains(where: { name.lowercased() == $0 }) {
-            headers.add(name: name, value: value)
-        }
-        head.headers = headers
+        let framing = head.fields.filter { Self.framingFields.contains($0.name) }
+        update(&head.fields)
+        head.fields.removeAll { Self.framingFields.contains($0.name) }
+        head.fields.append(contentsOf: framing)
         self.pendingHead = head
         return true
     }
 
     private static let framingFields: [HTTPField.Name] = [.contentLength, .transferEncoding, .connection]
-    private static let framingNames = ["content-length", "transfer-encoding", "connection"]
 
     func write(_ buffer: ByteBuffer) async throws {
         guard !self.finished else { throw ResponseBodyFinishedError() }
@@ -89,11 +75,14 @@ final class ResponseWriteState {
         if !self.isHeadRequest, let declaredLength = self.declaredLength, self.written != declaredLength {
             throw ResponseBodyLengthError(declared: declaredLength, written: self.written)
         }
-        let end = ServerOutboundPart.end(self.chunked ? trailers.map { HTTPHeaders($0) } : nil)
         if let head = self.takeHead() {
-            try await self.outbound.write(contentsOf: [.head(head), end])
+            if head.chunked {
+                try await self.outbound.write(contentsOf: [.head(head), .end(trailers)])
+            } else {
+                try await self.outbound.write(.whole(head, nil))
+            }
         } else {
-            try await self.outbound.write(end)
+            try await self.outbound.write(.end(trailers))
         }
     }
 }

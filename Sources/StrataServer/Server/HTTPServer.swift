@@ -176,8 +176,6 @@ public struct HTTPServer<Responder: HTTPResponder>: Service where Responder.Cont
         limits.maxHeaderListSize = configuration.maxRequestHeadSize
         limits.maxHeaderFieldSize = configuration.maxRequestHeadSize
         limits.maxHeaderFieldCount = configuration.maxHeaderCount
-        var encoderConfiguration = HTTPResponseEncoder.Configuration()
-        encoderConfiguration.automaticallySetFramingHeaders = false
         let pipeline = channel.pipeline.syncOperations
         try pipeline.addHandler(
             ConnectionGuard(
@@ -192,7 +190,6 @@ public struct HTTPServer<Responder: HTTPResponder>: Service where Responder.Cont
             ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes, limitConfiguration: limits)),
             name: PipelineNames.decoder
         )
-        try pipeline.addHandler(HTTPResponseEncoder(configuration: encoderConfiguration), name: PipelineNames.encoder)
         try pipeline.addHandler(ServerCodec(), name: PipelineNames.codec)
     }
 }
