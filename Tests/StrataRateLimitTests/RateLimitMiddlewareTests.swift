@@ -140,6 +140,14 @@ import Testing
             #expect(
                 RateLimitHeaders.rateLimitValue(names: names, outcomes: outcomes, indices: [0, 1])
                     == RateLimitHeaders.rateLimitValue(limits, outcomes))
+            // The one-policy writer of the memory fast path, digit by digit.
+            for index in limits.indices {
+                #expect(
+                    RateLimitHeaders.rateLimitValue(
+                        name: names[index], remaining: Int64(outcomes[index].remaining),
+                        reset: Int64(outcomes[index].resetSeconds))
+                        == RateLimitHeaders.rateLimitValue(limits[index...index], [outcomes[index]]))
+            }
         }
     }
 

@@ -63,6 +63,48 @@ public enum RateLimitHeaders {
         return value
     }
 
+    /// The `RateLimit` value of one policy, `<name>;r=<remaining>;t=<reset>`, from its name
+    /// serialised once: one allocation of the exact size, no intermediate strings.
+    static func rateLimitValue(name: String, remaining: Int64, reset: Int64) -> String {
+        let remaining = max(0, remaining)
+        // A reset is never negative; if one were, the general form writes its sign.
+        guard reset >= 0 else { return "\(name);r=\(remaining);t=\(reset)" }
+        let count = name.utf8.count + 6 + Self.decimalDigits(remaining) + Self.decimalDigits(reset)
+        return String(unsafeUninitializedCapacity: count) { buffer in
+            var index = 0
+            func put(_ byte: UInt8) {
+                buffer[index] = byte
+                index += 1
+            }
+            func putDecimal(_ value: Int64) {
+                let digits = Self.decimalDigits(value)
+                var rest = value
+                for offset in stride(from: digits - 1, through: 0, by: -1) {
+                    buffer[index + offset] = UInt8(ascii: "0") + UInt8(truncatingIfNeeded: rest % 10)
+                    rest /= 10
+                }
+                index += digits
+            }
+            for byte in name.utf8 { put(byte) }
+            for byte in ";r=".utf8 { put(byte) }
+            putDecimal(remaining)
+            for byte in ";t=".utf8 { put(byte) }
+            putDecimal(reset)
+            return index
+        }
+    }
+
+    /// How many decimal digits a non-negative `value` has.
+    private static func decimalDigits(_ value: Int64) -> Int {
+        var digits = 1
+        var rest = value / 10
+        while rest > 0 {
+            digits += 1
+            rest /= 10
+        }
+        return digits
+    }
+
     private static func serialise(_ items: [ItemOrInnerList]) -> String {
         var serializer = StructuredFieldValueSerializer()
         // Names are validated at init (printable ASCII, no quote or backslash) and numbers

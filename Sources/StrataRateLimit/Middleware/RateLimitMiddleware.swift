@@ -243,13 +243,12 @@ public struct RateLimitMiddleware<Context: MiddlewareContext>: HTTPMiddleware {
             memory.refund([QuotaCheck(limits: limits, key: key)], cost: cost, now: memory.clock.now())
         }
         if self.configuration.headersOnAllowedResponses {
+            let value = RateLimitHeaders.rateLimitValue(
+                name: self.serialisedNames[0], remaining: Int64(outcome.remaining), reset: Int64(outcome.resetSeconds))
+            // Room for both fields at once: one growth of the field array, not two.
+            response.head.headerFields.reserveCapacity(response.head.headerFields.count + 2)
             response.head.headerFields.append(
                 HTTPField(name: RateLimitHeaders.policyName, value: self.allPoliciesValue))
-            var value = self.serialisedNames[0]
-            value += ";r="
-            value += String(max(0, outcome.remaining))
-            value += ";t="
-            value += String(outcome.resetSeconds)
             response.head.headerFields.append(HTTPField(name: RateLimitHeaders.rateLimitName, value: value))
             if self.configuration.legacyHeaders {
                 self.addLegacyFields(
