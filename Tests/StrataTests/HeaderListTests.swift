@@ -63,6 +63,22 @@ import Testing
         #expect(list.quality(of: "gzip") == nil)
     }
 
+    @Test(arguments: [
+        ("gzip;q=0.8, br, identity;q=0, *;q=0.1", "gzip=800 br=1000 identity=0 *=100"),
+        ("gzip ; q=1.000 , deflate;q=0.", "gzip=1000 deflate=0"),
+        ("br;level=3;Q=0.25, gzip;q=1.", "br=250 gzip=1000"),
+        ("gzip;;q=0.5", "gzip=500"),
+        ("gzip;q=2, gzip;q=0.1234, gzip;q=abc, gzip;q=, gzip;q, gzip;=1, ;q=1, g zip", ""),
+        ("text/html;q=0.5, \"quoted\", zstd", "text/html=500 zstd=1000"),
+    ])
+    func theAllocationFreeWalkReadsValuesAndWeights(_ value: String, _ expected: String) {
+        var seen: [String] = []
+        QualityList.forEachElement(in: [.acceptEncoding: value], name: .acceptEncoding) { element, quality in
+            seen.append("\(element)=\(quality)")
+        }
+        #expect(seen.joined(separator: " ") == expected)
+    }
+
     @Test func qualityListKeepsOtherParametersAndSurvivesGarbage() {
         let list = QualityList(",,, ;;; , text/html;level=1;q=0.5, \"quoted\"")
         #expect(list.elements.count == 1)

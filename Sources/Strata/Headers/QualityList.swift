@@ -42,20 +42,32 @@ public struct QualityList: Sendable, Equatable {
         _ body: (_ value: Substring, _ quality: Int) -> Void
     ) {
         for field in fields where field.name == name {
+            // Bytes only (UTF-8 view): no character segmentation, no intermediate arrays.
             ListParser.forEachElement(field.value[...]) { element in
-                var value = element
+                let utf8 = element.utf8
                 var quality = 1000
-                if let semicolon = element.firstIndex(of: ";") {
-                    value = element[..<semicolon].trimmingOWS()
-                    for parameter in element[element.index(after: semicolon)...].split(separator: ";") {
-                        let pair = parameter.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-                        let key = pair[0].trimmingOWS()
+                var valueEnd = utf8.endIndex
+                if let semicolon = utf8.firstIndex(of: UInt8(ascii: ";")) {
+                    valueEnd = semicolon
+                    var cursor = utf8.index(after: semicolon)
+                    while cursor < utf8.endIndex {
+                        let end = utf8[cursor...].firstIndex(of: UInt8(ascii: ";")) ?? utf8.endIndex
+                        defer { cursor = end < utf8.endIndex ? utf8.index(after: end) : end }
+                        // Empty parameters (`;;`) are skipped, as a split would.
+                        if cursor == end { continue }
+                        let parameter = element[cursor..<end]
+                        let equals = parameter.utf8.firstIndex(of: UInt8(ascii: "="))
+                        let key = parameter[..<(equals ?? parameter.endIndex)].trimmingOWS()
                         if key.isEmpty { return }
                         guard key.equalsIgnoringASCIICase("q") else { continue }
-                        guard pair.count == 2, let parsed = Self.parseQValue(pair[1].trimmingOWS()) else { return }
+                        guard let equals,
+                            let parsed = Self.parseQValue(
+                                parameter[parameter.utf8.index(after: equals)...].trimmingOWS())
+                        else { return }
                         quality = parsed
                     }
                 }
+                let value = element[..<valueEnd].trimmingOWS()
                 guard !value.isEmpty, value.utf8.allSatisfy({ $0.isHTTPTokenByte || $0 == UInt8(ascii: "/") }) else {
                     return
                 }
@@ -100,14 +112,14 @@ public struct QualityList: Sendable, Equatable {
 
     /// `qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] )`
     static func parseQValue(_ text: Substring) -> Int? {
-        let bytes = Array(text.utf8)
-        guard let first = bytes.first, first == UInt8(ascii: "0") || first == UInt8(ascii: "1") else { return nil }
+        var bytes = text.utf8.makeIterator()
+        guard let first = bytes.next(), first == UInt8(ascii: "0") || first == UInt8(ascii: "1") else { return nil }
         var value = Int(first - UInt8(ascii: "0")) * 1000
-        guard bytes.count > 1 else { return value }
-        guard bytes[1] == UInt8(ascii: "."), bytes.count <= 5 else { return nil }
+        guard let dot = bytes.next() else { return value }
+        guard dot == UInt8(ascii: ".") else { return nil }
         var scale = 100
-        for digit in bytes[2...] {
-            guard digit >= UInt8(ascii: "0"), digit <= UInt8(ascii: "9") else { return nil }
+        while let digit = bytes.next() {
+            guard scale > 0, digit >= UInt8(ascii: "0"), digit <= UInt8(ascii: "9") else { return nil }
             value += Int(digit - UInt8(ascii: "0")) * scale
             scale /= 10
         }

@@ -204,10 +204,15 @@ public struct AcceptEncodingNormalization: Sendable, Hashable {
     /// Rewrites `fields`'s `Accept-Encoding`; a field already in normal form is left untouched
     /// (no allocation).
     public func apply(to fields: inout HTTPFields) {
-        guard self.mode != .unchanged, let current = fields[.acceptEncoding] else { return }
-        let accepted = self.acceptedCodings(fields)
+        guard self.mode != .unchanged else { return }
         var lines = 0
-        for field in fields where field.name == .acceptEncoding { lines += 1 }
+        var current: String?
+        for field in fields where field.name == .acceptEncoding {
+            lines += 1
+            current = field.value
+        }
+        guard let current else { return }
+        let accepted = self.acceptedCodings(fields)
         if lines == 1, self.matches(current, accepted) { return }
         var normal = ""
         for (index, coding) in self.codings.prefix(64).enumerated() where accepted & (1 << index) != 0 {
