@@ -73,6 +73,11 @@ import Testing
         #expect(HTTPDate.parse("Sun Nov  6 08:49:37 1994") == 784_111_777)
         #expect(HTTPDate.parse("Sun, 06 Nov 1994 25:49:37 GMT") == nil)
         #expect(HTTPDate.parse("yesterday") == nil)
+        // A slice is read in place, in every form.
+        #expect(HTTPDate.parse("> Sun, 06 Nov 1994 08:49:37 GMT".dropFirst(2)) == 784_111_777)
+        #expect(HTTPDate.parse("> Sun Nov  6 08:49:37 1994".dropFirst(2)) == 784_111_777)
+        #expect(HTTPDate.parse("Sun, 06 Nov 1994 08:49:37 GMX") == nil)
+        #expect(HTTPDate.parse("Sun, 06 Xyz 1994 08:49:37 GMT") == nil)
         #expect(HTTPDate.format(secondsSince1970: 0) == "Thu, 01 Jan 1970 00:00:00 GMT")
         #expect(HTTPDate.format(secondsSince1970: 951_782_400) == "Tue, 29 Feb 2000 00:00:00 GMT")
     }

@@ -26,7 +26,13 @@ public enum HTTPDate {
     /// Parses an HTTP date in any of the three forms a recipient must accept (IMF-fixdate,
     /// RFC 850, asctime); `nil` when `text` is none of them.
     public static func parse(_ text: some StringProtocol) -> Int64? {
-        if let fixed = Self.parseIMFFixdate(text.utf8) { return fixed }
+        // The fixed form is read from the string's own bytes: one call through the generic
+        // parameter, then concrete code (walking a generic UTF-8 view byte by byte cost ~1 us).
+        if let fixed = text.utf8.withContiguousStorageIfAvailable({ Self.parseIMFFixdate($0) }) {
+            if let fixed { return fixed }
+        } else if text.utf8.count == 29, let fixed = Array(text.utf8).withUnsafeBufferPointer(Self.parseIMFFixdate) {
+            return fixed
+        }
         let parts = String(text).split(whereSeparator: { (c: Character) in c == " " || c == "," }).map(String.init)
         var day: Int?
         var month: Int?
@@ -61,35 +67,31 @@ public enum HTTPDate {
 
     /// The form senders must use, `Sun, 06 Nov 1994 08:49:37 GMT`, read from its bytes without
     /// allocating; `nil` sends anything else to the general parser.
-    private static func parseIMFFixdate(_ utf8: some Collection<UInt8>) -> Int64? {
-        guard utf8.count == 29 else { return nil }
-        var bytes: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
-        return withUnsafeMutableBytes(of: &bytes) { raw -> Int64? in
-            for (index, byte) in utf8.enumerated() { raw[index] = byte }
-            func digit(_ index: Int) -> Int? {
-                let byte = raw[index]
-                return byte >= 0x30 && byte <= 0x39 ? Int(byte - 0x30) : nil
-            }
-            func number(_ index: Int, _ count: Int) -> Int? {
-                var value = 0
-                for offset in 0..<count {
-                    guard let next = digit(index + offset) else { return nil }
-                    value = value * 10 + next
-                }
-                return value
-            }
-            guard raw[3] == UInt8(ascii: ","), raw[4] == 0x20, raw[7] == 0x20, raw[11] == 0x20, raw[16] == 0x20,
-                raw[19] == UInt8(ascii: ":"), raw[22] == UInt8(ascii: ":"), raw[25] == 0x20,
-                raw[26] == UInt8(ascii: "G"), raw[27] == UInt8(ascii: "M"), raw[28] == UInt8(ascii: "T"),
-                let day = number(5, 2), let year = number(12, 4), let hour = number(17, 2),
-                let minute = number(20, 2), let second = number(23, 2),
-                (1...31).contains(day), hour < 24, minute < 60, second < 61
-            else { return nil }
-            let code = UInt32(raw[8]) << 16 | UInt32(raw[9]) << 8 | UInt32(raw[10])
-            guard let month = Self.monthCodes.firstIndex(of: code) else { return nil }
-            let days = Self.days(fromCivil: year, month + 1, day)
-            return days * 86_400 + Int64(hour * 3600 + minute * 60 + min(second, 59))
+    private static func parseIMFFixdate(_ raw: UnsafeBufferPointer<UInt8>) -> Int64? {
+        guard raw.count == 29 else { return nil }
+        func digit(_ index: Int) -> Int? {
+            let byte = raw[index]
+            return byte >= 0x30 && byte <= 0x39 ? Int(byte - 0x30) : nil
         }
+        func number(_ index: Int, _ count: Int) -> Int? {
+            var value = 0
+            for offset in 0..<count {
+                guard let next = digit(index + offset) else { return nil }
+                value = value * 10 + next
+            }
+            return value
+        }
+        guard raw[3] == UInt8(ascii: ","), raw[4] == 0x20, raw[7] == 0x20, raw[11] == 0x20, raw[16] == 0x20,
+            raw[19] == UInt8(ascii: ":"), raw[22] == UInt8(ascii: ":"), raw[25] == 0x20,
+            raw[26] == UInt8(ascii: "G"), raw[27] == UInt8(ascii: "M"), raw[28] == UInt8(ascii: "T"),
+            let day = number(5, 2), let year = number(12, 4), let hour = number(17, 2),
+            let minute = number(20, 2), let second = number(23, 2),
+            (1...31).contains(day), hour < 24, minute < 60, second < 61
+        else { return nil }
+        let code = UInt32(raw[8]) << 16 | UInt32(raw[9]) << 8 | UInt32(raw[10])
+        guard let month = Self.monthCodes.firstIndex(of: code) else { return nil }
+        let days = Self.days(fromCivil: year, month + 1, day)
+        return days * 86_400 + Int64(hour * 3600 + minute * 60 + min(second, 59))
     }
 
     private static func parseTime(_ text: String) -> (Int, Int, Int)? {

@@ -97,7 +97,15 @@ struct ResponsePolicy: Sendable {
 
     /// The origin's `Date` in seconds, or the response time when it has none (or a bad one).
     static func dateValue(_ fields: HTTPFields, responseTime: Timestamp) -> Int64 {
-        fields[.date].flatMap { HTTPDate.parse($0) } ?? responseTime.secondsSince1970
+        // One pass, no joined string: two Date lines join into no valid date, as one invalid line is.
+        var date: String?
+        var lines = 0
+        for field in fields where field.name == .date {
+            lines += 1
+            date = field.value
+        }
+        guard lines == 1, let date, let parsed = HTTPDate.parse(date) else { return responseTime.secondsSince1970 }
+        return parsed
     }
 
     /// The origin's `Age`, in seconds; 0 when absent or invalid.
