@@ -85,6 +85,20 @@ final class ServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
             }
             self.chunked = false
             context.triggerUserOutboundEvent(ConnectionEvent.responseCompleted, promise: nil)
+        case .whole(let head, let body) where head.chunked:
+            // Not what the connection sends (a known body has a length), but kept well framed.
+            self.headWillGo(head, context: context)
+            var buffer = context.channel.allocator.buffer(capacity: 256 + (body?.readableBytes ?? 0))
+            buffer.writeResponseHead(head)
+            if let body, body.readableBytes > 0 {
+                buffer.writeChunkSizeLine(body.readableBytes)
+                buffer.writeImmutableBuffer(body)
+                buffer.writeStaticString("\r\n")
+            }
+            buffer.writeLastChunk(trailers: nil)
+            context.write(self.wrapOutboundOut(buffer), promise: promise)
+            self.chunked = false
+            context.triggerUserOutboundEvent(ConnectionEvent.responseCompleted, promise: nil)
         case .whole(let head, let body):
             self.headWillGo(head, context: context)
             let bodyBytes = body?.readableBytes ?? 0
