@@ -93,6 +93,38 @@ import Testing
         }
     }
 
+    @Test func aHandlersOwnConnectionTokenIsNotSentTwice() async throws {
+        let router = Router<BasicContext>()
+        router.get("/close") { _, _ in
+            ServerResponse(status: .ok, headerFields: [.connection: "close"], body: .init(string: "bye"))
+        }
+        router.get("/kept") { _, _ in
+            ServerResponse(status: .ok, headerFields: [.connection: "keep-alive"], body: .init(string: "kept"))
+        }
+        router.get("/other") { _, _ in
+            ServerResponse(status: .ok, headerFields: [.connection: "x-trace"], body: .init(string: "other"))
+        }
+        /// The raw `Connection` lines of the first response in `text`.
+        @Sendable func connectionLines(_ text: String) -> [String] {
+            let head = text.components(separatedBy: "\r\n\r\n").first ?? ""
+            return head.components(separatedBy: "\r\n").filter { $0.lowercased().hasPrefix("connection:") }
+        }
+        try await withLiveServer(responder: router) { port in
+            let closed = try await RawHTTPClient.exchange("GET /close HTTP/1.1\r\nHost: a\r\n\r\n", port: port)
+            #expect(connectionLines(closed) == ["Connection: close"])
+            #expect(parseResponses(closed).first?.body == "bye")
+
+            let kept = try await RawHTTPClient.exchange(
+                "GET /kept HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /kept HTTP/1.0\r\n\r\n", port: port)
+            #expect(connectionLines(kept) == ["Connection: keep-alive"])
+            #expect(parseResponses(kept).map(\.body) == ["kept", "kept"])
+
+            // A token the server does not own stays, and the server's own is added once.
+            let other = try await RawHTTPClient.exchange("GET /other HTTP/1.0\r\n\r\n", port: port)
+            #expect(connectionLines(other) == ["Connection: x-trace", "Connection: close"])
+        }
+    }
+
     @Test func connectionCloseTokenInAListCloses() async throws {
         try await withLiveServer(responder: makeTestRouter()) { port in
             let text = try await RawHTTPClient.exchange(

@@ -1,5 +1,6 @@
 import HTTPTypes
 import NIOCore
+import Strata
 
 /// HTTP/1.1 response encoding straight from `HTTPTypes`, for ``ServerCodec``.
 ///
@@ -11,12 +12,15 @@ extension ByteBuffer {
         self.writeStatusLine(head.status)
         var sawDate = false
         var sawServer = false
+        var sawConnection = false
         for field in head.fields {
             let name = field.name
             if name == .transferEncoding { continue }
             if name == .contentLength, !head.keepsContentLengthField { continue }
-            if name == .connection, head.replacesConnectionField { continue }
-            if name == .date {
+            if name == .connection {
+                if head.replacesConnectionField { continue }
+                sawConnection = true
+            } else if name == .date {
                 sawDate = true
             } else if name == .server {
                 sawServer = true
@@ -42,10 +46,13 @@ extension ByteBuffer {
             self.writeString(server)
             self.writeStaticString("\r\n")
         }
+        // The handler's own `Connection` lines may carry the token already (rare: looked up only then).
         switch head.connection {
-        case .close: self.writeStaticString("Connection: close\r\n")
-        case .keepAlive: self.writeStaticString("Connection: keep-alive\r\n")
-        case nil: break
+        case .close where !(sawConnection && head.fields.containsListElement("close", in: .connection)):
+            self.writeStaticString("Connection: close\r\n")
+        case .keepAlive where !(sawConnection && head.fields.containsListElement("keep-alive", in: .connection)):
+            self.writeStaticString("Connection: keep-alive\r\n")
+        default: break
         }
         self.writeStaticString("\r\n")
     }
