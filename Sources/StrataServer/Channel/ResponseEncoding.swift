@@ -83,6 +83,13 @@ extension ByteBuffer {
         self.writeStaticString("\r\n")
     }
 
+    /// One chunk of a chunked body: its size line, its bytes, CRLF (`chunk` must not be empty).
+    mutating func writeChunk(_ chunk: ByteBuffer) {
+        self.writeChunkSizeLine(chunk.readableBytes)
+        self.writeImmutableBuffer(chunk)
+        self.writeStaticString("\r\n")
+    }
+
     /// The last chunk of a chunked body, its trailer fields, and the blank line.
     mutating func writeLastChunk(trailers: HTTPFields?) {
         self.writeStaticString("0\r\n")

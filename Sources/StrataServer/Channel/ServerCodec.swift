@@ -62,9 +62,7 @@ final class ServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
             }
             if chunk.readableBytes <= Self.copiedChunkSize {
                 var buffer = context.channel.allocator.buffer(capacity: chunk.readableBytes + 16)
-                buffer.writeChunkSizeLine(chunk.readableBytes)
-                buffer.writeImmutableBuffer(chunk)
-                buffer.writeStaticString("\r\n")
+                buffer.writeChunk(chunk)
                 context.write(self.wrapOutboundOut(buffer), promise: promise)
             } else {
                 // A large chunk is not copied: its size line, itself, then the CRLF after it.
@@ -85,20 +83,6 @@ final class ServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
             }
             self.chunked = false
             context.triggerUserOutboundEvent(ConnectionEvent.responseCompleted, promise: nil)
-        case .whole(let head, let body) where head.chunked:
-            // Not what the connection sends (a known body has a length), but kept well framed.
-            self.headWillGo(head, context: context)
-            var buffer = context.channel.allocator.buffer(capacity: 256 + (body?.readableBytes ?? 0))
-            buffer.writeResponseHead(head)
-            if let body, body.readableBytes > 0 {
-                buffer.writeChunkSizeLine(body.readableBytes)
-                buffer.writeImmutableBuffer(body)
-                buffer.writeStaticString("\r\n")
-            }
-            buffer.writeLastChunk(trailers: nil)
-            context.write(self.wrapOutboundOut(buffer), promise: promise)
-            self.chunked = false
-            context.triggerUserOutboundEvent(ConnectionEvent.responseCompleted, promise: nil)
         case .whole(let head, let body):
             self.headWillGo(head, context: context)
             let bodyBytes = body?.readableBytes ?? 0
@@ -106,13 +90,17 @@ final class ServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
             var buffer = context.channel.allocator.buffer(capacity: 256 + (copiesBody ? bodyBytes : 0))
             buffer.writeResponseHead(head)
             if let body, bodyBytes > 0 {
-                if copiesBody {
+                if head.chunked {
+                    // Not what the connection sends (a known body has a length), but kept well framed.
+                    buffer.writeChunk(body)
+                } else if copiesBody {
                     buffer.writeImmutableBuffer(body)
                 } else {
                     context.write(self.wrapOutboundOut(buffer), promise: nil)
                     buffer = body
                 }
             }
+            if head.chunked { buffer.writeLastChunk(trailers: nil) }
             context.write(self.wrapOutboundOut(buffer), promise: promise)
             self.chunked = false
             context.triggerUserOutboundEvent(ConnectionEvent.responseCompleted, promise: nil)
