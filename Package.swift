@@ -537,6 +537,7 @@ let package = Package(
             name: "StrataRedisTests",
             dependencies: [
                 "StrataRedis",
+                "StrataRedisTestSupport",
                 "RedisExample",
                 "StrataServer",
                 "StrataTesting",

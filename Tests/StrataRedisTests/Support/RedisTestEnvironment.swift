@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NIOCore
 import StrataRedis
+import StrataRedisTestSupport
 import StrataTestSupport
 import Synchronization
 import Testing
@@ -69,18 +70,12 @@ enum RedisTestEnvironment {
     private static func using<Result>(
         _ configuration: RedisConfiguration, connected: Bool, _ body: (RedisClient) async throws -> Result
     ) async throws -> Result {
-        let client = RedisClient(configuration: configuration, logger: Self.logger)
-        do {
+        try await StrataRedisTestSupport.RedisTestEnvironment.withClient(configuration, logger: Self.logger) { client in
             if connected {
                 let up = await eventually { (try? await client.ping()) != nil }
                 try #require(up, "no connection to \(configuration.mode) within a minute")
             }
-            let result = try await body(client)
-            await client.shutdown()
-            return result
-        } catch {
-            await client.shutdown()
-            throw error
+            return try await body(client)
         }
     }
 
