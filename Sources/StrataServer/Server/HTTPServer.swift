@@ -69,9 +69,12 @@ public struct HTTPServer<Responder: HTTPResponder>: Service where Responder.Cont
             .bind(host: configuration.host, port: configuration.port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try Self.configurePipeline(channel: channel, configuration: configuration, logger: logger)
-                    return try NIOAsyncChannel<ServerInboundPart, ServerOutboundPart>(
-                        wrappingChannelSynchronously: channel,
-                        configuration: .init(isOutboundHalfClosureEnabled: true)
+                    return AcceptedConnection(
+                        try NIOAsyncChannel<ServerInboundPart, ServerOutboundPart>(
+                            wrappingChannelSynchronously: channel,
+                            configuration: .init(isOutboundHalfClosureEnabled: true)
+                        ),
+                        logger: logger
                     )
                 }
             }
@@ -125,12 +128,13 @@ public struct HTTPServer<Responder: HTTPResponder>: Service where Responder.Cont
     }
 
     private func serve(
-        _ connection: NIOAsyncChannel<ServerInboundPart, ServerOutboundPart>,
+        _ connection: AcceptedConnection,
         registry: ConnectionRegistry
     ) async {
         let channel = connection.channel
         guard registry.add(channel) else {
-            channel.close(promise: nil)
+            // Accepted as shutdown began: closed unanswered, like one the closed listener refuses.
+            await connection.close()
             return
         }
         defer { registry.remove(channel) }
@@ -142,7 +146,7 @@ public struct HTTPServer<Responder: HTTPResponder>: Service where Responder.Cont
         do {
             try await withTaskExecutorPreference(EventLoopTaskExecutor(channel.eventLoop)) {
                 try await withTaskCancellationHandler {
-                    try await connection.executeThenClose { inbound, outbound in
+                    try await connection.serve { inbound, outbound in
                         let reader = ConnectionReader(iterator: inbound.makeAsyncIterator(), outbound: outbound)
                         let informational = InformationalWriter(outbound: outbound)
                         var source = source
