@@ -1,5 +1,5 @@
 import Crypto
-public import NIOCore
+import NIOCore
 public import Strata
 public import StrataRedis
 public import StrataSessions

@@ -155,13 +155,13 @@ import Testing
     static func parse(_ value: String) throws -> [(name: String, parameters: [String: Int])] {
         var parser = StructuredFieldValueParser(Array(value.utf8))
         return try parser.parseListFieldValue().map { member in
-            guard case .item(let item) = member, case .string(let name) = item.bareItem else {
+            guard case .item(let item) = member, case .string(let name) = item.rfc9651BareItem else {
                 throw ParseFailure(value: value)
             }
             var parameters: [String: Int] = [:]
-            for (key, parameter) in item.parameters {
+            for (key, parameter) in item.rfc9651Parameters {
                 guard case .integer(let number) = parameter, number >= 0 else { throw ParseFailure(value: value) }
-                parameters[key] = number
+                parameters[key] = Int(number)
             }
             return (name, parameters)
         }

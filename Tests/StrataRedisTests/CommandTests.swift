@@ -164,7 +164,7 @@ import Testing
 
     @Test func authenticationAndDatabaseSelection() async throws {
         try await RedisServerProcess.with { server in
-            try await RedisServerProcess.cli(port: server.port, ["CONFIG", "SET", "requirepass", "s3cret"])
+            _ = try await RedisServerProcess.cli(port: server.port, ["CONFIG", "SET", "requirepass", "s3cret"])
             _ = try await RedisServerProcess.cli(
                 port: server.port, ["-a", "s3cret", "ACL", "SETUSER", "app", "on", ">apppass", "~*", "+@all"])
             for version in Self.versions {

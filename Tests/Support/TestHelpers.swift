@@ -1,6 +1,6 @@
 public import HTTPTypes
 import NIOCore
-public import Strata
+import Strata
 public import StrataTesting
 
 /// What a browser keeps of the session cookie.

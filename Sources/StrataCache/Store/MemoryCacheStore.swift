@@ -1,5 +1,5 @@
 public import CoreMetrics
-public import NIOCore
+import NIOCore
 public import Strata
 import Synchronization
 

@@ -1,5 +1,5 @@
 import CoreMetrics
-public import HTTPTypes
+import HTTPTypes
 import Logging
 import Strata
 import Synchronization
@@ -145,7 +145,7 @@ public actor Session {
         let turn = await self.engine.updateTurns.acquire("\(id.token) \(Key.name)")
         defer { turn.release() }
         for _ in 0..<self.engine.configuration.maxUpdateAttempts {
-            var value = try expected.flatMap { try? self.engine.codec.decode(Key.Value.self, from: $0) }
+            var value = expected.flatMap { try? self.engine.codec.decode(Key.Value.self, from: $0) }
             try body(&value)
             let new = try value.map { try self.engine.codec.encode($0) }
             let result = try await self.storeCall {
