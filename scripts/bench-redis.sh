@@ -3,6 +3,8 @@
 # GET and SET of 64-byte values, side by side in one run:
 #   (a) 50 concurrent callers, each waiting for its reply   vs  redis-benchmark -c 50
 #   (b) 800 concurrent callers, automatically pipelined      vs  redis-benchmark -c 50 -P 16
+#   (b') the same 800 callers running on the NIO event loops, as the handlers of a Strata (or
+#        any NIO) server run: each command goes to a connection on its caller's loop
 # Each row is the median of RUNS alternating runs of SECONDS seconds; the CPU seconds of the
 # client and of redis-server are printed per run to show where the time goes.
 #   RUNS=3 SECONDS_PER_RUN=8 scripts/bench-redis.sh
@@ -39,10 +41,10 @@ run_peer() { # test pipeline
     awk -v b="$before" -v a="$after" '{printf "%s %s %.2f %.2f\n", $1, $2, $3 + $4, a - b}' <<<"$line"
 }
 
-run_ours() { # command callers
+run_ours() { # command callers executor
     local before after out
     before=$(server_cpu)
-    out=$("$load" --url "$url" --command "$1" --callers "$2" --seconds "$SECONDS_PER_RUN" --size 64)
+    out=$("$load" --url "$url" --command "$1" --callers "$2" --seconds "$SECONDS_PER_RUN" --size 64 --executor "$3")
     after=$(server_cpu)
     awk -v b="$before" -v a="$after" '{
         for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
@@ -53,11 +55,13 @@ echo "machine: $(nproc) cores, noisy VM; redis-server $(redis-server --version |
 printf '%-28s %10s %10s %8s %10s %10s %8s %8s\n' row ours_rps peer_rps ratio ours_p99 peer_p99 ours_cpu srv_cpu
 results=()
 for test in get set; do
-    for mode in plain pipelined; do
+    for mode in plain pipelined loops; do
+        executor=global
         if [ $mode = plain ]; then callers=50 pipeline=1; else callers=800 pipeline=16; fi
+        if [ $mode = loops ]; then executor=loops; fi
         ours=() peer=()
         for run in $(seq "$RUNS"); do
-            o=$(run_ours "$test" "$callers")
+            o=$(run_ours "$test" "$callers" "$executor")
             p=$(run_peer "$test" "$pipeline")
             echo "  run $run $test $mode: ours rps/p99/client_cpu/server_cpu: $o | redis-benchmark: $p"
             ours+=("$o")
@@ -70,7 +74,7 @@ for test in get set; do
         ours_cpu=$(printf '%s\n' "${ours[@]}" | awk '{print $3}' | median)
         srv_cpu=$(printf '%s\n' "${ours[@]}" | awk '{print $4}' | median)
         ratio=$(awk -v a="$ours_rps" -v b="$peer_rps" 'BEGIN {printf "%.3f", a / b}')
-        row="$test c=$callers vs -c50 -P$pipeline"
+        row="$test c=$callers${executor/global/} vs -c50 -P$pipeline"
         printf '%-28s %10.0f %10.0f %8s %10s %10s %8s %8s\n' "$row" "$ours_rps" "$peer_rps" "$ratio" \
             "$ours_p99" "$peer_p99" "$ours_cpu" "$srv_cpu"
         results+=("$test $mode $ours_rps")
@@ -84,7 +88,9 @@ done
 
 # The floor of any client that gives each command a task awaiting an event loop's answer: no
 # server, no I/O, no parsing (RedisLoad --command floor). Its CPU per command, beside ours.
-floor=$("$load" --command floor --callers 800 --seconds "$SECONDS_PER_RUN")
-awk '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
-       printf "floor (800 tasks awaiting an event loop, no server): %.0f/s, %.2f us of CPU per call\n",
-           v["rps"], v["cpu_s"] / (v["rps"] * v["elapsed_s"]) * 1e6 }' <<<"$floor"
+for executor in global loops; do
+    floor=$("$load" --command floor --callers 800 --seconds "$SECONDS_PER_RUN" --executor "$executor")
+    awk -v e="$executor" '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+       printf "floor (800 tasks awaiting an event loop, no server, callers %s): %.0f/s, %.2f us of CPU per call\n",
+           e, v["rps"], v["cpu_s"] / (v["rps"] * v["elapsed_s"]) * 1e6 }' <<<"$floor"
+done

@@ -179,7 +179,12 @@ public final class RedisClient: Service, Sendable {
             }
             let reply: RESPValue
             do {
-                let connection = try await pool.connection()
+                let connection: RedisConnection
+                if let ready = try pool.connectionWithoutWaiting() {
+                    connection = ready
+                } else {
+                    connection = try await pool.waitForConnection()
+                }
                 if asking != nil {
                     reply = try await connection.send(batch: [RedisCommand("ASKING"), command])[1]
                     asking = nil

@@ -63,7 +63,7 @@ extension RedisClient {
         let connection = try await pool.leaseDedicated()
         let (stream, continuation) = AsyncThrowingStream.makeStream(
             of: RedisPubSubMessage.self, bufferingPolicy: .bufferingOldest(max(1, bufferLimit)))
-        let confirmed = PendingReply(deadline: .now() + TimeAmount(self.configuration.commandTimeout))
+        let confirmed = PendingReply()
         let state = SubscriptionState(expected: names.count)
         let logger = self.logger
         continuation.onTermination = { _ in pool.release(connection, reusable: false) }

@@ -15,12 +15,8 @@ final class PendingReply: Sendable {
     }
 
     private let state = Mutex<State>(.initial)
-    /// When the caller gives up waiting.
-    let deadline: NIODeadline
 
-    init(deadline: NIODeadline) {
-        self.deadline = deadline
-    }
+    init() {}
 
     /// The reply, waiting for it if it has not come; a cancelled task stops waiting (the reply
     /// is then dropped when it arrives).

@@ -12,7 +12,8 @@ final class RedisChannelHandler: ChannelInboundHandler {
     private var parser: RESPParser
     /// Bytes received and not yet parsed.
     private var buffer = ByteBuffer()
-    private var pending = CircularBuffer<PendingReply>(initialCapacity: 16)
+    /// The reply slots of the commands written, in order, with when their callers give up.
+    private var pending = CircularBuffer<(reply: PendingReply, deadline: NIODeadline)>(initialCapacity: 16)
     private let counters: ConnectionCounters
     private let commandTimeout: TimeAmount
     private let logger: Logger
@@ -43,10 +44,10 @@ final class RedisChannelHandler: ChannelInboundHandler {
         self.timer?.cancel()
     }
 
-    /// Queues the reply slots of commands just written, in order.
-    func expect(_ reply: PendingReply) {
-        self.pending.append(reply)
-        if self.timer == nil, let context = self.context { self.armTimer(context: context, at: reply.deadline) }
+    /// Queues the reply slot of a command just written (calls come in the order of writing).
+    func expect(_ reply: PendingReply, deadline: NIODeadline) {
+        self.pending.append((reply, deadline))
+        if self.timer == nil, let context = self.context { self.armTimer(context: context, at: deadline) }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -69,7 +70,7 @@ final class RedisChannelHandler: ChannelInboundHandler {
                     self.logger.debug("dropping a RESP3 push on a command connection")
                     continue
                 }
-                guard let reply = self.pending.popFirst() else {
+                guard let (reply, _) = self.pending.popFirst() else {
                     self.fail(
                         context: context,
                         RedisClientError(
@@ -116,7 +117,7 @@ final class RedisChannelHandler: ChannelInboundHandler {
 
     private func failAll(_ error: RedisClientError) {
         let count = self.pending.count
-        while let reply = self.pending.popFirst() { reply.resume(.failure(error)) }
+        while let (reply, _) = self.pending.popFirst() { reply.resume(.failure(error)) }
         if count > 0 { self.counters.answered(count) }
     }
 
@@ -137,8 +138,8 @@ final class RedisChannelHandler: ChannelInboundHandler {
         self.afterReplies?(0)
         let now = NIODeadline.now()
         var next: NIODeadline?
-        for reply in self.pending {
-            if reply.deadline <= now {
+        for (reply, deadline) in self.pending {
+            if deadline <= now {
                 if reply.resume(
                     .failure(
                         RedisClientError(
@@ -147,7 +148,7 @@ final class RedisChannelHandler: ChannelInboundHandler {
                     self.counters.timedOut()
                 }
             } else {
-                next = reply.deadline
+                next = deadline
                 break
             }
         }

@@ -43,6 +43,8 @@ final class ConnectionCounters: Sendable {
 /// one write per event-loop turn (automatic pipelining); their replies are matched in order.
 final class RedisConnection: Sendable {
     let channel: any Channel
+    /// The channel's event loop, compared when a caller on a loop looks for a connection there.
+    let eventLoopID: ObjectIdentifier
     let endpoint: RedisConfiguration.Endpoint
     let counters: ConnectionCounters
     private let handler: NIOLoopBound<RedisChannelHandler>
@@ -51,8 +53,11 @@ final class RedisConnection: Sendable {
     /// Set once the handshake chose RESP3.
     let protocolVersion = Atomic<UInt8>(2)
 
+    /// Commands waiting for the next write: their bytes, already encoded, and the reply slots
+    /// of those that expect a reply (with the extra timeout of a blocking command).
     private struct Outbox {
-        var commands: [(command: RedisCommand, reply: PendingReply?)] = []
+        var bytes = ByteBuffer()
+        var replies: [(reply: PendingReply, extraTimeout: TimeAmount)] = []
         var scheduled = false
     }
 
@@ -64,6 +69,7 @@ final class RedisConnection: Sendable {
         commandTimeout: TimeAmount
     ) {
         self.channel = channel
+        self.eventLoopID = ObjectIdentifier(channel.eventLoop)
         self.endpoint = endpoint
         self.counters = counters
         self.handler = handler
@@ -114,17 +120,24 @@ final class RedisConnection: Sendable {
     ///
     /// - Parameter extraTimeout: added to the command timeout (blocking commands).
     func send(_ command: RedisCommand, extraTimeout: TimeAmount = .zero) async throws -> RESPValue {
-        let reply = PendingReply(deadline: .now() + self.commandTimeout + extraTimeout)
-        try self.enqueue(CollectionOfOne((command, reply)))
+        let reply = PendingReply()
+        try self.enqueue(replies: 1) { outbox in
+            command.write(into: &outbox.bytes)
+            outbox.replies.append((reply, extraTimeout))
+        }
         return try await reply.value()
     }
 
     /// Sends commands back to back, nothing else between them, and waits for every reply
     /// (`ASKING` + command, `MULTI` … `EXEC`).
     func send(batch commands: [RedisCommand]) async throws -> [RESPValue] {
-        let deadline = NIODeadline.now() + self.commandTimeout
-        let replies = commands.map { _ in PendingReply(deadline: deadline) }
-        try self.enqueue(zip(commands, replies).map { ($0, $1) })
+        let replies = commands.map { _ in PendingReply() }
+        try self.enqueue(replies: replies.count) { outbox in
+            for (command, reply) in zip(commands, replies) {
+                command.write(into: &outbox.bytes)
+                outbox.replies.append((reply, .zero))
+            }
+        }
         var values: [RESPValue] = []
         values.reserveCapacity(replies.count)
         for reply in replies { values.append(try await reply.value()) }
@@ -133,17 +146,18 @@ final class RedisConnection: Sendable {
 
     /// Writes commands whose answers come as pushes (`SUBSCRIBE` on a subscriber connection).
     func write(_ command: RedisCommand) throws {
-        try self.enqueue(CollectionOfOne((command, nil)))
+        try self.enqueue(replies: 0) { outbox in command.write(into: &outbox.bytes) }
     }
 
-    private func enqueue(_ items: some Collection<(RedisCommand, PendingReply?)>) throws {
+    /// Adds commands to the outbox (encoding them there, under its lock, so they are never
+    /// copied on their way) and schedules a write if none is pending.
+    private func enqueue(replies: Int, _ add: (inout Outbox) -> Void) throws {
         guard self.isOpen else {
             throw RedisClientError(.connectionClosed, mayHaveRun: false, message: "the connection is closed")
         }
-        self.counters.inFlight.add(items.reduce(0) { $0 + ($1.1 == nil ? 0 : 1) }, ordering: .relaxed)
-        self.counters.lastUsed.store(NIODeadline.now().uptimeNanoseconds, ordering: .relaxed)
+        if replies > 0 { self.counters.inFlight.add(replies, ordering: .relaxed) }
         let schedule = self.outbox.withLock { outbox -> Bool in
-            for item in items { outbox.commands.append((item.0, item.1)) }
+            add(&outbox)
             guard !outbox.scheduled else { return false }
             outbox.scheduled = true
             return true
@@ -153,31 +167,31 @@ final class RedisConnection: Sendable {
         }
     }
 
-    /// On the event loop: writes everything queued in one write and one flush.
+    /// On the event loop: writes everything queued in one write and one flush. The reply
+    /// deadlines count from here, one clock read per write.
     private func drain() {
-        var commands: [(command: RedisCommand, reply: PendingReply?)] = []
-        commands.reserveCapacity(16)
+        var bytes = ByteBuffer()
+        var replies: [(reply: PendingReply, extraTimeout: TimeAmount)] = []
         self.outbox.withLock { outbox in
             outbox.scheduled = false
-            swap(&commands, &outbox.commands)
+            swap(&bytes, &outbox.bytes)
+            swap(&replies, &outbox.replies)
+            outbox.replies.reserveCapacity(replies.count)
         }
-        guard !commands.isEmpty else { return }
+        guard bytes.readableBytes > 0 else { return }
         let handler = self.handler.value
         if let failure = handler.failure {
-            var failed = 0
-            for (_, reply) in commands where reply != nil {
-                reply?.resume(.failure(RedisClientError(failure.code, mayHaveRun: false, message: failure.message)))
-                failed += 1
+            for (reply, _) in replies {
+                reply.resume(.failure(RedisClientError(failure.code, mayHaveRun: false, message: failure.message)))
             }
-            if failed > 0 { self.counters.answered(failed) }
+            if !replies.isEmpty { self.counters.answered(replies.count) }
             return
         }
-        var buffer = self.channel.allocator.buffer(capacity: commands.reduce(0) { $0 + $1.command.encodedSize })
-        for index in commands.indices {
-            commands[index].command.write(into: &buffer)
-            if let reply = commands[index].reply { handler.expect(reply) }
-        }
-        self.channel.writeAndFlush(buffer, promise: nil)
+        let now = NIODeadline.now()
+        self.counters.lastUsed.store(now.uptimeNanoseconds, ordering: .relaxed)
+        let deadline = now + self.commandTimeout
+        for (reply, extraTimeout) in replies { handler.expect(reply, deadline: deadline + extraTimeout) }
+        self.channel.writeAndFlush(bytes, promise: nil)
     }
 
     /// Sets the handler that receives every reply and push (a subscriber connection).

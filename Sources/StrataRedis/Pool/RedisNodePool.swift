@@ -1,6 +1,7 @@
 import CoreMetrics
 import Logging
 import NIOCore
+import NIOPosix
 import Synchronization
 
 /// The connections to one server: shared, pipelined connections for ordinary commands, and
@@ -11,10 +12,18 @@ import Synchronization
 /// ``RedisConfiguration/maxWaiters`` commands waiting, each for at most
 /// ``RedisConfiguration/acquireTimeout``. After a failed connect, new commands fail at once
 /// with the failure until the next attempt, which comes after an exponential, jittered delay.
+///
+/// **Event-loop affinity.** A command sent from a task running on one of the group's event
+/// loops (a Strata handler, any NIO server's handler) goes to a shared connection on that same
+/// loop when there is one with room, and the pool opens one there (within `maxConnections`)
+/// when there is none: the command is written, its reply read and its caller resumed on one
+/// thread, with no hop between threads. Other callers take the least loaded connection.
 final class RedisNodePool: Sendable {
     let endpoint: RedisConfiguration.Endpoint
     private let configuration: RedisConfiguration
     private let eventLoopGroup: any EventLoopGroup
+    /// The group's loops, to recognise a caller running on one of them.
+    private let groupLoops: [ObjectIdentifier]
     private let logger: Logger
     private let metrics: RedisMetrics
     private let state = Mutex<State>(State())
@@ -30,6 +39,8 @@ final class RedisNodePool: Sendable {
     private struct State {
         var shared: [RedisConnection] = []
         var sharedConnecting = 0
+        /// The loops a shared connection is being opened on, for a caller there.
+        var connectingOnLoops: [ObjectIdentifier] = []
         var sharedWaiters = CircularBuffer<Waiter>()
         var dedicatedIdle: [RedisConnection] = []
         var dedicatedCount = 0
@@ -54,6 +65,7 @@ final class RedisNodePool: Sendable {
         self.endpoint = endpoint
         self.configuration = configuration
         self.eventLoopGroup = eventLoopGroup
+        self.groupLoops = eventLoopGroup.makeIterator().map { ObjectIdentifier($0) }
         var logger = logger
         logger[metadataKey: "redis.node"] = "\(endpoint)"
         self.logger = logger
@@ -67,58 +79,94 @@ final class RedisNodePool: Sendable {
 
     // MARK: Shared connections
 
-    /// A shared connection with room for one more command.
+    /// A shared connection with room for one more command: one on the caller's event loop when
+    /// the caller runs on one of the group's, else the least loaded.
     func connection() async throws -> RedisConnection {
+        if let connection = try self.connectionWithoutWaiting() { return connection }
+        return try await self.waitForConnection()
+    }
+
+    /// Waits, within the acquire timeout, for a shared connection with room (after
+    /// ``connectionWithoutWaiting()`` found none).
+    func waitForConnection() async throws -> RedisConnection {
+        // One deadline for the whole wait, however often the waiter is woken to look again.
+        let deadline = NIODeadline.now() + TimeAmount(self.configuration.acquireTimeout)
+        while true {
+            if let connection = try await self.wait(dedicated: false, until: deadline), connection.isOpen {
+                return connection
+            }
+            // Woken with room somewhere: look again.
+            if let connection = self.leastLoaded() { return connection }
+        }
+    }
+
+    /// A shared connection with room, or `nil` when the caller has to wait for one (the
+    /// synchronous part of ``connection()``, so a command that finds room does not suspend).
+    func connectionWithoutWaiting() throws -> RedisConnection? {
         enum Decision {
             case use(RedisConnection)
             case fail(RedisClientError)
             case wait
         }
-        var startConnect = false
+        let callerLoop = self.callerLoop()
+        var connectOn: (any EventLoop)?
         let decision = self.state.withLock { state -> Decision in
             if state.shutdown { return .fail(Self.shutdownError) }
+            let depthToGrow = min(self.configuration.pipelineDepthToGrow, self.configuration.maxPipelinedCommands)
             var best: RedisConnection?
             var bestLoad = Int.max
+            var local: RedisConnection?
+            var localLoad = Int.max
             for connection in state.shared where connection.isOpen {
                 let load = connection.counters.inFlight.load(ordering: .relaxed)
                 if load < bestLoad {
                     best = connection
                     bestLoad = load
                 }
+                if let callerLoop, connection.eventLoopID == ObjectIdentifier(callerLoop), load < localLoad {
+                    local = connection
+                    localLoad = load
+                }
             }
+            if let local, localLoad < depthToGrow { return .use(local) }
             // One connection carries the pipeline until it is this deep: bigger batches cost
             // both sides fewer system calls, so more connections only help past that depth.
-            if let best,
-                bestLoad < min(self.configuration.pipelineDepthToGrow, self.configuration.maxPipelinedCommands)
-            {
-                return .use(best)
-            }
+            if callerLoop == nil, let best, bestLoad < depthToGrow { return .use(best) }
             let inBackoff = state.retryAt.map { NIODeadline.now() < $0 } ?? false
             if state.shared.count + state.sharedConnecting < self.configuration.maxConnections && !inBackoff {
-                state.sharedConnecting += 1
-                startConnect = true
+                if let callerLoop {
+                    // A connection of this loop's own, unless one is on its way.
+                    if local == nil && !state.connectingOnLoops.contains(ObjectIdentifier(callerLoop)) {
+                        state.connectingOnLoops.append(ObjectIdentifier(callerLoop))
+                        state.sharedConnecting += 1
+                        connectOn = callerLoop
+                    }
+                } else {
+                    state.sharedConnecting += 1
+                    connectOn = self.eventLoopGroup.next()
+                }
             }
+            if let local, localLoad < self.configuration.maxPipelinedCommands { return .use(local) }
             if let best, bestLoad < self.configuration.maxPipelinedCommands { return .use(best) }
             if best == nil && state.sharedConnecting == 0, let failure = state.lastFailure {
                 return .fail(failure)
             }
             return .wait
         }
-        if startConnect { self.openShared() }
+        if let connectOn { self.openShared(on: connectOn) }
         switch decision {
         case .use(let connection): return connection
         case .fail(let error): throw error
-        case .wait:
-            // One deadline for the whole wait, however often the waiter is woken to look again.
-            let deadline = NIODeadline.now() + TimeAmount(self.configuration.acquireTimeout)
-            while true {
-                if let connection = try await self.wait(dedicated: false, until: deadline), connection.isOpen {
-                    return connection
-                }
-                // Woken with room somewhere: look again.
-                if let connection = self.leastLoaded() { return connection }
-            }
+        case .wait: return nil
         }
+    }
+
+    /// The group's event loop the caller runs on, if it runs on one.
+    private func callerLoop() -> (any EventLoop)? {
+        guard let current = MultiThreadedEventLoopGroup.currentEventLoop,
+            self.groupLoops.contains(ObjectIdentifier(current))
+        else { return nil }
+        return current
     }
 
     private func leastLoaded() -> RedisConnection? {
@@ -131,12 +179,13 @@ final class RedisNodePool: Sendable {
         }
     }
 
-    private func openShared() {
+    private func openShared(on eventLoop: any EventLoop) {
         Task {
             do {
-                let connection = try await self.open(dedicated: false)
+                let connection = try await self.open(dedicated: false, on: eventLoop)
                 let waiters = self.state.withLock { state -> [Waiter] in
                     state.sharedConnecting -= 1
+                    state.connectingOnLoops.removeAll { $0 == ObjectIdentifier(eventLoop) }
                     if state.shutdown { return [] }
                     state.shared.append(connection)
                     return Self.takeAll(&state.sharedWaiters)
@@ -150,6 +199,7 @@ final class RedisNodePool: Sendable {
             } catch {
                 let waiters = self.state.withLock { state -> [Waiter] in
                     state.sharedConnecting -= 1
+                    state.connectingOnLoops.removeAll { $0 == ObjectIdentifier(eventLoop) }
                     guard state.shared.allSatisfy({ !$0.isOpen }) && state.sharedConnecting == 0 else { return [] }
                     return Self.takeAll(&state.sharedWaiters)
                 }
@@ -322,7 +372,7 @@ final class RedisNodePool: Sendable {
     // MARK: Opening and closing
 
     /// Connects and runs the handshake, within the connect timeout plus one command timeout.
-    private func open(dedicated: Bool) async throws -> RedisConnection {
+    private func open(dedicated: Bool, on eventLoop: (any EventLoop)? = nil) async throws -> RedisConnection {
         let counters = ConnectionCounters(
             onAnswered: { [weak self] in self?.slotsFreed() },
             onClosed: { [weak self] in self?.connectionClosed() },
@@ -330,7 +380,8 @@ final class RedisNodePool: Sendable {
         )
         do {
             let connection = try await RedisConnection.connect(
-                to: self.endpoint, configuration: self.configuration, eventLoop: self.eventLoopGroup.next(),
+                to: self.endpoint, configuration: self.configuration,
+                eventLoop: eventLoop ?? self.eventLoopGroup.next(),
                 counters: counters, logger: self.logger)
             do {
                 try await RedisHandshake.run(on: connection, configuration: self.configuration)
@@ -400,7 +451,7 @@ final class RedisNodePool: Sendable {
                 state.sharedConnecting += 1
                 return true
             }
-            if start { self.openShared() }
+            if start { self.openShared(on: self.eventLoopGroup.next()) }
         }
     }
 

@@ -16,14 +16,14 @@ public struct RedisCommand: Sendable {
     public let name: String
     /// The key that routes the command to its cluster slot, if it has one.
     public private(set) var key: ByteBuffer?
-    /// The encoded arguments, after the array header.
-    private var arguments: ByteBuffer
+    /// The encoded arguments, after the array header: one allocation (a `ByteBuffer` takes two).
+    private var arguments: [UInt8]
     private var count: Int
 
     /// Starts a command with its name and, optionally, its first key (written right after it).
     public init(_ name: String, key: ByteBuffer? = nil) {
         self.name = name
-        self.arguments = ByteBuffer()
+        self.arguments = []
         self.arguments.reserveCapacity(32 + name.utf8.count + (key?.readableBytes ?? 0))
         self.count = 0
         self.append(name)
@@ -46,85 +46,92 @@ public struct RedisCommand: Sendable {
     /// Appends a binary-safe argument.
     public mutating func append(_ bytes: ByteBuffer) {
         self.count += 1
-        self.arguments.writeInteger(UInt8(ascii: "$"))
-        self.arguments.writeDecimal(bytes.readableBytes)
-        self.arguments.writeStaticString("\r\n")
-        self.arguments.writeImmutableBuffer(bytes)
-        self.arguments.writeStaticString("\r\n")
+        self.arguments.appendLengthLine(prefix: UInt8(ascii: "$"), bytes.readableBytes)
+        self.arguments.append(contentsOf: bytes.readableBytesView)
+        self.arguments.append(contentsOf: Self.crlf)
     }
 
     /// Appends a binary-safe argument.
     public mutating func append(bytes: some Collection<UInt8>) {
         self.count += 1
-        self.arguments.writeInteger(UInt8(ascii: "$"))
-        self.arguments.writeDecimal(bytes.count)
-        self.arguments.writeStaticString("\r\n")
-        self.arguments.writeBytes(bytes)
-        self.arguments.writeStaticString("\r\n")
+        self.arguments.appendLengthLine(prefix: UInt8(ascii: "$"), bytes.count)
+        self.arguments.append(contentsOf: bytes)
+        self.arguments.append(contentsOf: Self.crlf)
     }
 
     /// Appends a string argument as UTF-8.
     public mutating func append(_ string: String) {
         self.count += 1
-        self.arguments.writeInteger(UInt8(ascii: "$"))
-        self.arguments.writeDecimal(string.utf8.count)
-        self.arguments.writeStaticString("\r\n")
-        self.arguments.writeString(string)
-        self.arguments.writeStaticString("\r\n")
+        self.arguments.appendLengthLine(prefix: UInt8(ascii: "$"), string.utf8.count)
+        self.arguments.append(contentsOf: string.utf8)
+        self.arguments.append(contentsOf: Self.crlf)
     }
 
     /// Appends an integer argument in decimal.
     public mutating func append(_ integer: Int) {
-        var digits = ByteBuffer()
-        digits.writeDecimal(integer)
-        self.append(digits)
+        self.append(String(integer))
     }
 
     /// The wire bytes: `*<count>\r\n` and the arguments.
+    private static let crlf: [UInt8] = [UInt8(ascii: "\r"), UInt8(ascii: "\n")]
+
     func encoded(allocator: ByteBufferAllocator = ByteBufferAllocator()) -> ByteBuffer {
-        var buffer = allocator.buffer(capacity: self.arguments.readableBytes + 16)
+        var buffer = allocator.buffer(capacity: self.arguments.count + 16)
         self.write(into: &buffer)
         return buffer
     }
 
     /// Writes the wire bytes at the end of `buffer`.
     func write(into buffer: inout ByteBuffer) {
-        buffer.writeInteger(UInt8(ascii: "*"))
-        buffer.writeDecimal(self.count)
-        buffer.writeStaticString("\r\n")
-        buffer.writeImmutableBuffer(self.arguments)
+        buffer.writeLengthLine(prefix: UInt8(ascii: "*"), self.count)
+        buffer.writeBytes(self.arguments)
     }
 
     /// How many bytes ``write(into:)`` adds.
-    var encodedSize: Int { self.arguments.readableBytes + 14 }
+    var encodedSize: Int { self.arguments.count + 14 }
+}
+
+extension [UInt8] {
+    /// Appends `<prefix><length>\r\n` (a RESP bulk header).
+    mutating func appendLengthLine(prefix: UInt8, _ length: Int) {
+        self.append(prefix)
+        if length >= 0 && length < 10 {
+            self.append(UInt8(ascii: "0") + UInt8(length))
+        } else {
+            self.append(contentsOf: String(length).utf8)
+        }
+        self.append(UInt8(ascii: "\r"))
+        self.append(UInt8(ascii: "\n"))
+    }
 }
 
 extension ByteBuffer {
-    /// Writes `value` in decimal ASCII without going through `String`.
-    mutating func writeDecimal(_ value: Int) {
-        if value >= 0 && value < 10 {
-            self.writeInteger(UInt8(ascii: "0") + UInt8(value))
+    /// Writes `<prefix><length>\r\n` (a RESP array or bulk header) in one write.
+    mutating func writeLengthLine(prefix: UInt8, _ length: Int) {
+        if length >= 0 && length < 10 {
+            // `$5\r\n`: the common short case, four bytes.
+            let line =
+                UInt32(prefix) << 24 | UInt32(UInt8(ascii: "0") + UInt8(length)) << 16 | UInt32(0x0D0A)
+            self.writeInteger(line, endianness: .big)
             return
         }
-        var magnitude = value.magnitude
-        var digits:
-            (
-                UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
-                UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8
-            ) =
-                (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-        var count = 0
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: prefix, up to 20 digits, CRLF
         withUnsafeMutableBytes(of: &digits) { storage in
+            var magnitude = length.magnitude
+            var index = 21
+            storage[22] = UInt8(ascii: "\r")
+            storage[23] = UInt8(ascii: "\n")
             repeat {
-                storage[19 - count] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                storage[index] = UInt8(ascii: "0") + UInt8(magnitude % 10)
                 magnitude /= 10
-                count += 1
+                index -= 1
             } while magnitude > 0
-            if value < 0 {
-                storage[19 - count] = UInt8(ascii: "-")
-                count += 1
+            if length < 0 {
+                storage[index] = UInt8(ascii: "-")
+                index -= 1
             }
-            self.writeBytes(UnsafeRawBufferPointer(rebasing: storage[(20 - count)...]))
+            storage[index] = prefix
+            self.writeBytes(UnsafeRawBufferPointer(rebasing: storage[index...]))
         }
     }
 }
