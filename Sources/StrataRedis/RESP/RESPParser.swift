@@ -81,6 +81,11 @@ public struct RESPParser: Sendable {
 
     /// The next complete reply in `buffer`, consuming its bytes; `nil` when it needs more.
     public mutating func next(from buffer: inout ByteBuffer) throws(RESPParsingError) -> RESPValue? {
+        if self.stack.isEmpty, let (value, length) = self.scalar(in: buffer) {
+            buffer.moveReaderIndex(forwardBy: length)
+            self.consumed += length
+            return value
+        }
         while true {
             let start = buffer.readerIndex
             guard let token = try self.token(from: &buffer) else {
@@ -117,6 +122,49 @@ public struct RESPParser: Sendable {
                 guard let built = Self.build(done.kind, done.values) else { break }
                 value = built
             }
+        }
+    }
+
+    /// The common replies of a pipelined client, a complete and valid `+`, `:` or `$` reply
+    /// at the start of `buffer`, read in one pass over its bytes: the value and its length.
+    /// `nil` for anything else (another type, an incomplete or a malformed reply), which
+    /// ``next(from:)`` then reads the general way, with its errors.
+    private func scalar(in buffer: ByteBuffer) -> (RESPValue, Int)? {
+        let found = buffer.withUnsafeReadableBytes { bytes -> (type: UInt8, line: Int, start: Int, end: Int)? in
+            // The type byte, the line up to CRLF: (type, line length, payload start, total length).
+            guard bytes.count >= 4, let type = bytes.first,
+                type == UInt8(ascii: "+") || type == UInt8(ascii: ":") || type == UInt8(ascii: "$")
+            else { return nil }
+            var cr = 1
+            let lineLimit = min(bytes.count - 1, self.limits.maxLineLength + 1)
+            while cr < lineLimit && bytes[cr] != 0x0D { cr += 1 }
+            guard cr < lineLimit, bytes[cr + 1] == 0x0A else { return nil }
+            let line = cr - 1
+            guard type == UInt8(ascii: "$") else { return (type, line, 1, cr + 2) }
+            guard line > 0, line <= 10,
+                let length = Self.parseInteger(UnsafeRawBufferPointer(rebasing: bytes[1..<cr])),
+                length >= 0, length <= self.limits.maxBulkLength
+            else { return nil }
+            let start = cr + 2
+            let end = start + Int(length) + 2
+            guard end <= bytes.count, bytes[end - 2] == 0x0D, bytes[end - 1] == 0x0A else { return nil }
+            return (type, Int(length), start, end)
+        }
+        guard let found else { return nil }
+        let reader = buffer.readerIndex
+        switch found.type {
+        case UInt8(ascii: "+"):
+            guard let line = buffer.getSlice(at: reader + found.start, length: found.line) else { return nil }
+            return (.simpleString(line), found.end)
+        case UInt8(ascii: ":"):
+            let value = buffer.withUnsafeReadableBytes { bytes in
+                Self.parseInteger(UnsafeRawBufferPointer(rebasing: bytes[found.start..<(found.start + found.line)]))
+            }
+            guard let value else { return nil }
+            return (.integer(value), found.end)
+        default:
+            guard let payload = buffer.getSlice(at: reader + found.start, length: found.line) else { return nil }
+            return (.bulkString(payload), found.end)
         }
     }
 
