@@ -87,6 +87,15 @@ public final class RedisClient: Service, Sendable {
         }
     }
 
+    /// A client released without ``shutdown(gracePeriod:)`` closes its connections (their
+    /// commands still waiting fail with `connectionClosed`).
+    deinit {
+        for pool in self.pools {
+            pool.beginShutdown()
+            pool.closeAll()
+        }
+    }
+
     // MARK: Lifecycle
 
     /// Runs until graceful shutdown (or cancellation), then shuts down.

@@ -18,6 +18,12 @@ import Synchronization
 /// loop when there is one with room, and the pool opens one there (within `maxConnections`)
 /// when there is none: the command is written, its reply read and its caller resumed on one
 /// thread, with no hop between threads. Other callers take the least loaded connection.
+///
+/// **Lifetime.** The connections' hooks and the idle sweep hold the pool strongly, not weakly:
+/// a weak reference gives an object a side table, and every retain and release of the pool
+/// (several per command) then takes the slow path. The cycle (pool, connection, hooks) ends at
+/// ``beginShutdown()`` and ``closeAll()``, which the client runs when it shuts down or is
+/// released.
 final class RedisNodePool: Sendable {
     let endpoint: RedisConfiguration.Endpoint
     private let configuration: RedisConfiguration
@@ -72,7 +78,7 @@ final class RedisNodePool: Sendable {
         self.metrics = metrics
         let sweepEvery = TimeAmount(max(configuration.idleTimeout / 4, .milliseconds(100)))
         let sweep = eventLoopGroup.next().scheduleRepeatedTask(initialDelay: sweepEvery, delay: sweepEvery) {
-            [weak self] _ in self?.closeIdleConnections()
+            _ in self.closeIdleConnections()
         }
         self.state.withLock { $0.idleSweep = sweep }
     }
@@ -141,7 +147,9 @@ final class RedisNodePool: Sendable {
                         state.sharedConnecting += 1
                         connectOn = callerLoop
                     }
-                } else {
+                } else if state.sharedConnecting == 0 {
+                    // One connect at a time: the callers that find none open wait for it
+                    // rather than each opening one (a burst at start-up opened them all).
                     state.sharedConnecting += 1
                     connectOn = self.eventLoopGroup.next()
                 }
@@ -374,9 +382,9 @@ final class RedisNodePool: Sendable {
     /// Connects and runs the handshake, within the connect timeout plus one command timeout.
     private func open(dedicated: Bool, on eventLoop: (any EventLoop)? = nil) async throws -> RedisConnection {
         let counters = ConnectionCounters(
-            onAnswered: { [weak self] in self?.slotsFreed() },
-            onClosed: { [weak self] in self?.connectionClosed() },
-            onTimeout: { [weak self] in self?.metrics.commandTimeouts.increment() }
+            onAnswered: { self.slotsFreed() },
+            onClosed: { self.connectionClosed() },
+            onTimeout: { [metrics = self.metrics] in metrics.commandTimeouts.increment() }
         )
         do {
             let connection = try await RedisConnection.connect(

@@ -1,0 +1,77 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import Strata
+import StrataRedis
+import StrataTestSupport
+import Testing
+
+/// Where shared connections live: on the event loop of a caller running on one, and only as
+/// long as the client.
+@Suite struct ConnectionPlacementTests {
+    /// The connections named `name` on `server` (`CLIENT LIST`).
+    static func connections(named name: String, on server: RedisServerProcess) async throws -> Int {
+        let list = try await RedisServerProcess.cli(port: server.port, ["CLIENT", "LIST"])
+        return list.split(separator: "\n").filter { $0.contains("name=\(name) ") }.count
+    }
+
+    static func configuration(_ server: RedisServerProcess, name: String) throws -> RedisConfiguration {
+        var configuration = try RedisConfiguration(url: server.url)
+        configuration.clientName = name
+        configuration.minConnections = 1
+        RedisTestEnvironment.loosenForALoadedMachine(&configuration)
+        return configuration
+    }
+
+    @Test func callersOnEventLoopsEachGetAConnectionOnTheirLoop() async throws {
+        try await RedisServerProcess.with { server in
+            let group = MultiThreadedEventLoopGroup(numberOfThreads: 3)
+            let redis = RedisClient(
+                configuration: try Self.configuration(server, name: "placed"), eventLoopGroup: group,
+                logger: RedisTestEnvironment.logger)
+            // Callers on the global executor: one connection carries them all (it is nowhere
+            // near `pipelineDepthToGrow` deep).
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                for index in 0..<30 { tasks.addTask { _ = try await redis.incr(RedisKey("global:\(index % 3)")) } }
+                try await tasks.waitForAll()
+            }
+            let afterGlobal = try await Self.connections(named: "placed", on: server)
+            #expect(afterGlobal == 1)
+            // Callers on each of the three loops: each loop gets a connection of its own.
+            let loops = Array(group.makeIterator())
+            for round in 0..<3 {
+                try await withThrowingTaskGroup(of: Void.self) { tasks in
+                    for (index, loop) in loops.enumerated() {
+                        tasks.addTask(executorPreference: EventLoopTaskExecutor(loop)) {
+                            #expect(loop.inEventLoop)
+                            _ = try await redis.incr(RedisKey("loop:\(index):\(round)"))
+                        }
+                    }
+                    try await tasks.waitForAll()
+                }
+            }
+            let afterLoops = try await Self.connections(named: "placed", on: server)
+            #expect(afterLoops == 3)
+            await redis.shutdown()
+            try await group.shutdownGracefully()
+        }
+    }
+
+    @Test func aClientReleasedWithoutShutdownClosesItsConnections() async throws {
+        try await RedisServerProcess.with { server in
+            do {
+                let redis = RedisClient(
+                    configuration: try Self.configuration(server, name: "released"),
+                    logger: RedisTestEnvironment.logger)
+                try await redis.set("k", to: "v")
+                #expect(try await Self.connections(named: "released", on: server) == 1)
+            }
+            // The client is gone: its connections close (a bound for a loaded machine).
+            let closed = await eventually(within: .seconds(30)) {
+                (try? await Self.connections(named: "released", on: server)) == 0
+            }
+            #expect(closed)
+        }
+    }
+}
