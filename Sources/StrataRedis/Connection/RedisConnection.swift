@@ -88,6 +88,13 @@ final class RedisConnection: Sendable {
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(TimeAmount(configuration.connectTimeout))
             .channelOption(.socketOption(.so_keepalive), value: 1)
+            // Replies to a pipelined batch arrive together: read them in large buffers so the
+            // callers they answer are resumed, and their next commands written, as one batch
+            // rather than in 2 KiB slices (NIO's first guess).
+            .channelOption(
+                .recvAllocator,
+                value: AdaptiveRecvByteBufferAllocator(minimum: 1024, initial: 16 * 1024, maximum: 256 * 1024)
+            )
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(
