@@ -67,58 +67,6 @@ import Testing
         #expect(store.count == 0)
     }
 
-    @Test func aLargeStoreIsShardedAndASmallOneIsNot() {
-        #expect(MemoryCacheStore().shardCount == 16)
-        #expect(MemoryCacheStore(maximumBytes: 8 << 20).shardCount == 2)
-        #expect(MemoryCacheStore(maximumBytes: 8_000).shardCount == 1)
-        #expect(MemoryCacheStore(maximumBytes: 8_000, shards: 4).shardCount == 4)
-    }
-
-    @Test func shardsShareOneBoundAndAWriteNeverEvictsItsOwnEntry() async throws {
-        let clock = ManualClock()
-        let store = MemoryCacheStore(maximumBytes: 12_000, shards: 4, clock: clock)
-        let until = clock.now() + .seconds(60)
-        let size = self.entry(bytes: 1_000, until: until).approximateSize
-        for index in 0..<40 {
-            try await store.store(self.entry(bytes: 1_000, until: until), for: "k\(index)")
-            #expect(store.currentBytes <= 12_000)
-            // Its own shard may hold nothing else: then the others give way.
-            #expect(try await store.variants(for: "k\(index)").count == 1)
-        }
-        // Full, within one entry of the bound: eviction took from every shard as needed.
-        #expect(store.count >= (12_000 / (size + 80)) - 1)
-        #expect(try await store.removeTagged("none") == 0)
-        try await store.removeAll()
-        #expect(store.count == 0)
-        #expect(store.currentBytes == 0)
-    }
-
-    @Test func concurrentWritersAndReadersKeepTheBoundAndTheByteCount() async throws {
-        let clock = ManualClock()
-        let store = MemoryCacheStore(maximumBytes: 200_000, shards: 8, clock: clock)
-        let until = clock.now() + .seconds(60)
-        let entry = self.entry(bytes: 1_000, tags: ["all"], until: until)
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for writer in 0..<8 {
-                group.addTask {
-                    for index in 0..<500 {
-                        try await store.store(entry, for: "w\(writer)-\(index)")
-                        _ = try await store.variants(for: "w\((writer + 1) % 8)-\(index)")
-                        if index % 50 == 0 { try await store.remove("w\(writer)-\(index - 10)") }
-                    }
-                }
-            }
-            try await group.waitForAll()
-        }
-        #expect(store.currentBytes <= 200_000)
-        // The shared count equals what the shards hold: every entry here has the same size.
-        let keySizes = store.count
-        #expect(keySizes > 0)
-        let removed = try await store.removeTagged("all")
-        #expect(removed == keySizes)
-        #expect(store.currentBytes == 0)
-    }
-
     @Test func metadataRoundTripsAndDamagedBytesAreRefused() throws {
         var original = self.entry("accept-encoding:gzip\n", tags: ["t"], until: Timestamp(secondsSince1970: 99))
         original.headerFields.append(HTTPField(name: .vary, value: "Accept-Encoding"))

@@ -12,53 +12,32 @@ import Synchronization
 /// ```swift
 /// let store = MemoryCacheStore(maximumBytes: 256 << 20)
 /// ```
-///
-/// **Shards.** A large store is split into shards by key, each with its own lock and its own
-/// recency list, so requests on different event loops rarely wait for each other (with one
-/// lock, a miss's write, and the eviction it causes, held the other loop's lookups up). The
-/// byte bound is one for the whole store; a write that crosses it evicts the least recently
-/// used URLs of its own shard first. With keys spread evenly the shards' lists age alike, so
-/// the store forgets nearly what one list would. A store under 4 MiB has one shard: exactly
-/// least-recently-used.
 public final class MemoryCacheStore: CacheStore {
     /// The most bytes (bodies, fields and bookkeeping, approximately) the store holds.
     public let maximumBytes: Int
     /// The most variants kept per URL; the least recently stored goes first.
     public let maximumVariants: Int
-    /// How many shards the keys are spread over.
-    public var shardCount: Int { self.shards.count }
     private let clock: any WallClock
-    private let shards: [Shard]
-    /// The bytes held by all shards together.
-    private let totalBytes = Atomic<Int>(0)
+    private let state: Mutex<State>
     private let evictions: Counter
-
-    /// One shard's lock and state.
-    private final class Shard: Sendable {
-        let state = Mutex(State())
-    }
 
     /// Creates a store.
     ///
     /// - Parameters:
     ///   - maximumBytes: The store's size bound (default 64 MiB).
     ///   - maximumVariants: The most variants per URL (default 32).
-    ///   - shards: How many shards to spread the keys over; by default one per 4 MiB of
-    ///     `maximumBytes`, at most 16 (a 64 MiB store has 16, a store under 8 MiB one).
     ///   - clock: Decides when entries have expired.
     ///   - metricsFactory: Where the eviction counter (`strata_cache_evictions_total`) goes;
     ///     `nil` for the process's bootstrapped factory.
     public init(
-        maximumBytes: Int = 64 << 20, maximumVariants: Int = 32, shards: Int? = nil,
-        clock: some WallClock = SystemWallClock(), metricsFactory: (any MetricsFactory)? = nil
+        maximumBytes: Int = 64 << 20, maximumVariants: Int = 32, clock: some WallClock = SystemWallClock(),
+        metricsFactory: (any MetricsFactory)? = nil
     ) {
         precondition(maximumBytes > 0 && maximumVariants > 0, "a memory cache store needs room")
-        let shardCount = shards ?? max(1, min(16, maximumBytes / (4 << 20)))
-        precondition(shardCount >= 1, "a memory cache store needs at least one shard")
         self.maximumBytes = maximumBytes
         self.maximumVariants = maximumVariants
         self.clock = clock
-        self.shards = (0..<shardCount).map { _ in Shard() }
+        self.state = Mutex(State())
         let dimensions = [("store", "memory")]
         if let metricsFactory {
             self.evictions = Counter(
@@ -69,156 +48,86 @@ public final class MemoryCacheStore: CacheStore {
     }
 
     /// The bytes held now (approximately).
-    public var currentBytes: Int { self.totalBytes.load(ordering: .relaxed) }
+    public var currentBytes: Int { self.state.withLock { $0.bytes } }
 
     /// The number of URLs held now.
-    public var count: Int { self.shards.reduce(0) { $0 + $1.state.withLock { $0.index.count } } }
-
-    /// The key's 64-bit hash (this process's seed) and the index of its shard. The shards
-    /// index keys by this hash, so a lookup or a removal hashes the key once and never again.
-    private func locate(_ key: String) -> (hash: UInt64, shard: Int) {
-        var hasher = Hasher()
-        hasher.combine(key)
-        let hash = UInt64(bitPattern: Int64(hasher.finalize()))
-        return (hash, Int(hash % UInt64(self.shards.count)))
-    }
+    public var count: Int { self.state.withLock { $0.index.count } }
 
     public func variants(for key: String) async throws -> [CachedResponse] {
         let now = self.clock.now()
-        let (hash, shard) = self.locate(key)
-        let (variants, freed, removed) = self.shards[shard].state.withLock {
-            state -> ([CachedResponse], Int, Node?) in
-            guard let slot = state.slot(for: key, hash: hash), let variants = state.nodes[slot]?.variants else {
-                return ([], 0, nil)
-            }
+        return self.state.withLock { state in
+            guard let slot = state.index[key], let node = state.nodes[slot] else { return [] }
             state.touch(slot)
             // Usually every variant is live: the stored array is returned as it is, uncopied.
-            if variants.allSatisfy({ $0.storedUntil > now }) { return (variants, 0, nil) }
-            let live = variants.filter { $0.storedUntil > now }
-            guard live.isEmpty, let node = state.remove(slot: slot) else { return (live, 0, nil) }
-            return ([], node.bytes, node)
+            if node.variants.allSatisfy({ $0.storedUntil > now }) { return node.variants }
+            let live = node.variants.filter { $0.storedUntil > now }
+            if live.isEmpty { state.remove(slot: slot) }
+            return live
         }
-        if freed > 0 { self.totalBytes.subtract(freed, ordering: .relaxed) }
-        withExtendedLifetime(removed) {}  // an expired node is released here, outside the lock
-        return variants
     }
 
     public func store(_ response: CachedResponse, for key: String) async throws {
         let size = response.approximateSize
         guard size <= self.maximumBytes else { return }
-        let (hash, shard) = self.locate(key)
-        let (delta, displaced) = self.shards[shard].state.withLock { state -> (Int, Node?) in
-            let before = state.bytes
-            var displaced: Node?
+        let evicted = self.state.withLock { state -> Int in
             let slot: Int
-            if let existing = state.index[hash] {
-                if state.nodes[existing]?.key == key {
-                    slot = existing
-                } else {
-                    // Another key with the same 64-bit hash: a cache may forget it.
-                    displaced = state.remove(slot: existing)
-                    slot = state.insert(key: key, hash: hash)
-                }
+            if let existing = state.index[key] {
+                slot = existing
             } else {
-                slot = state.insert(key: key, hash: hash)
+                slot = state.insert(key: key)
             }
             state.replaceVariant(response, size: size, in: slot, maximumVariants: self.maximumVariants)
             state.touch(slot)
-            return (state.bytes - before, displaced)
-        }
-        withExtendedLifetime(displaced) {}  // released here, outside the lock
-        let total = self.totalBytes.add(delta, ordering: .relaxed).newValue
-        if total > self.maximumBytes { self.evict(startingAt: shard, keeping: hash) }
-    }
-
-    /// Evicts least recently used URLs until the store is within its bound: from `first`'s
-    /// shard while it has any, then from the next ones. The entry just stored (`keeping`) is
-    /// evicted last of all, never by its own write. Evicted entries are released outside the
-    /// locks.
-    private func evict(startingAt first: Int, keeping hash: UInt64) {
-        var evicted = 0
-        var shard = first
-        var fruitless = 0
-        while self.totalBytes.load(ordering: .relaxed) > self.maximumBytes && fruitless < self.shards.count {
-            let victim = self.shards[shard].state.withLock { state -> Node? in
-                guard let slot = state.leastRecent, state.nodes[slot]?.hash != hash else { return nil }
-                return state.remove(slot: slot)
-            }
-            if let victim {
-                self.totalBytes.subtract(victim.bytes, ordering: .relaxed)
+            var evicted = 0
+            while state.bytes > self.maximumBytes, let victim = state.leastRecent, victim != slot {
+                state.remove(slot: victim)
                 evicted += 1
-                fruitless = 0
-            } else {
-                fruitless += 1
-                shard = (shard + 1) % self.shards.count
             }
+            return evicted
         }
         if evicted > 0 { self.evictions.increment(by: Int64(evicted)) }
     }
 
     public func updateMetadata(_ response: CachedResponse, for key: String) async throws {
-        let (hash, shard) = self.locate(key)
-        let delta = self.shards[shard].state.withLock { state -> Int in
-            guard let slot = state.slot(for: key, hash: hash),
-                let position = state.nodes[slot]?.variants.firstIndex(where: { $0.variantKey == response.variantKey }),
-                let old = state.nodes[slot]?.variants[position]
-            else { return 0 }
+        self.state.withLock { state in
+            guard let slot = state.index[key], var node = state.nodes[slot],
+                let position = node.variants.firstIndex(where: { $0.variantKey == response.variantKey })
+            else { return }
             var updated = response
-            updated.body = old.body
-            updated.bodyLength = old.bodyLength
-            let delta = updated.approximateSize - old.approximateSize
-            state.nodes[slot]?.variants[position] = updated
-            state.nodes[slot]?.bytes += delta
+            updated.body = node.variants[position].body
+            updated.bodyLength = node.variants[position].bodyLength
+            let delta = updated.approximateSize - node.variants[position].approximateSize
+            node.variants[position] = updated
+            node.bytes += delta
             state.bytes += delta
+            state.nodes[slot] = node
             state.indexTags(of: slot)
-            return delta
         }
-        if delta != 0 { self.totalBytes.add(delta, ordering: .relaxed) }
     }
 
     public func remove(_ key: String) async throws {
-        let (hash, shard) = self.locate(key)
-        let removed = self.shards[shard].state.withLock { state -> Node? in
-            guard let slot = state.slot(for: key, hash: hash) else { return nil }
-            return state.remove(slot: slot)
+        self.state.withLock { state in
+            if let slot = state.index[key] { state.remove(slot: slot) }
         }
-        if let removed { self.totalBytes.subtract(removed.bytes, ordering: .relaxed) }
     }
 
     public func removeTagged(_ tag: String) async throws -> Int {
-        var removed = 0
-        for shard in self.shards {
-            let (count, freed) = shard.state.withLock { state -> (Int, Int) in
-                let keys = state.tags[tag] ?? []
-                var count = 0
-                var freed = 0
-                for key in keys {
-                    var hasher = Hasher()
-                    hasher.combine(key)
-                    let hash = UInt64(bitPattern: Int64(hasher.finalize()))
-                    if let slot = state.slot(for: key, hash: hash), let node = state.remove(slot: slot) {
-                        count += 1
-                        freed += node.bytes
-                    }
+        self.state.withLock { state in
+            let keys = state.tags[tag] ?? []
+            var removed = 0
+            for key in keys {
+                if let slot = state.index[key] {
+                    state.remove(slot: slot)
+                    removed += 1
                 }
-                state.tags[tag] = nil
-                return (count, freed)
             }
-            removed += count
-            if freed > 0 { self.totalBytes.subtract(freed, ordering: .relaxed) }
+            state.tags[tag] = nil
+            return removed
         }
-        return removed
     }
 
     public func removeAll() async throws {
-        for shard in self.shards {
-            let old = shard.state.withLock { state -> State in
-                var old = State()
-                swap(&old, &state)
-                return old
-            }
-            self.totalBytes.subtract(old.bytes, ordering: .relaxed)
-        }
+        self.state.withLock { $0 = State() }
     }
 }
 
@@ -226,8 +135,6 @@ extension MemoryCacheStore {
     /// One URL's variants, a node of the recency list.
     struct Node {
         var key: String
-        /// The key's hash, its entry in the index.
-        var hash: UInt64
         var variants: [CachedResponse]
         var bytes: Int
         var tags: Set<String>
@@ -235,11 +142,9 @@ extension MemoryCacheStore {
         var next: Int
     }
 
-    /// One shard: the index (key hash to slot), the recency list (most recent at `head`) and
-    /// the tag index. Nodes are changed in place (`nodes[slot]?....`), never copied out and
-    /// back, so their arrays are never copied on write.
+    /// The index, the recency list (most recent at `head`) and the tag index.
     struct State {
-        var index: [UInt64: Int] = [:]
+        var index: [String: Int] = [:]
         var nodes: [Node?] = []
         var free: [Int] = []
         var head = -1
@@ -249,15 +154,8 @@ extension MemoryCacheStore {
 
         var leastRecent: Int? { self.tail >= 0 ? self.tail : nil }
 
-        /// The slot of `key`, if it is held (its hash found and the key itself equal).
-        func slot(for key: String, hash: UInt64) -> Int? {
-            guard let slot = self.index[hash], self.nodes[slot]?.key == key else { return nil }
-            return slot
-        }
-
-        mutating func insert(key: String, hash: UInt64) -> Int {
-            let node = Node(
-                key: key, hash: hash, variants: [], bytes: key.utf8.count + 64, tags: [], previous: -1, next: -1)
+        mutating func insert(key: String) -> Int {
+            let node = Node(key: key, variants: [], bytes: key.utf8.count + 64, tags: [], previous: -1, next: -1)
             let slot: Int
             if let reused = self.free.popLast() {
                 slot = reused
@@ -266,41 +164,38 @@ extension MemoryCacheStore {
                 slot = self.nodes.count
                 self.nodes.append(node)
             }
-            self.index[hash] = slot
+            self.index[key] = slot
             self.bytes += node.bytes
             self.linkAtHead(slot)
             return slot
         }
 
         mutating func replaceVariant(_ response: CachedResponse, size: Int, in slot: Int, maximumVariants: Int) {
-            // Read through `nodes[slot]?` each time: a local copy of the array would make the
-            // mutations below copy it.
-            if let position = self.nodes[slot]?.variants.firstIndex(where: { $0.variantKey == response.variantKey }),
-                let old = self.nodes[slot]?.variants[position].approximateSize
-            {
-                self.nodes[slot]?.bytes -= old
-                self.bytes -= old
-                self.nodes[slot]?.variants.remove(at: position)
+            guard var node = self.nodes[slot] else { return }
+            if let position = node.variants.firstIndex(where: { $0.variantKey == response.variantKey }) {
+                node.bytes -= node.variants[position].approximateSize
+                self.bytes -= node.variants[position].approximateSize
+                node.variants.remove(at: position)
             }
-            while let count = self.nodes[slot]?.variants.count, count >= maximumVariants {
-                guard let dropped = self.nodes[slot]?.variants.removeFirst() else { break }
-                self.nodes[slot]?.bytes -= dropped.approximateSize
+            while node.variants.count >= maximumVariants {
+                let dropped = node.variants.removeFirst()
+                node.bytes -= dropped.approximateSize
                 self.bytes -= dropped.approximateSize
             }
-            self.nodes[slot]?.variants.append(response)
-            self.nodes[slot]?.bytes += size
+            node.variants.append(response)
+            node.bytes += size
             self.bytes += size
+            self.nodes[slot] = node
             self.indexTags(of: slot)
         }
 
         mutating func indexTags(of slot: Int) {
-            guard let node = self.nodes[slot] else { return }
-            // Most responses have no tags: nothing to index, nothing to build.
-            if node.tags.isEmpty && node.variants.allSatisfy({ $0.tags.isEmpty }) { return }
+            guard var node = self.nodes[slot] else { return }
             let tags = Set(node.variants.flatMap(\.tags))
             for tag in node.tags.subtracting(tags) { self.untag(tag, key: node.key) }
             for tag in tags.subtracting(node.tags) { self.tags[tag, default: []].insert(node.key) }
-            self.nodes[slot]?.tags = tags
+            node.tags = tags
+            self.nodes[slot] = node
         }
 
         private mutating func untag(_ tag: String, key: String) {
@@ -308,17 +203,14 @@ extension MemoryCacheStore {
             if self.tags[tag]?.isEmpty == true { self.tags[tag] = nil }
         }
 
-        /// Removes the node in `slot` and hands it back (to be released by the caller, outside
-        /// the lock).
-        mutating func remove(slot: Int) -> Node? {
-            guard let node = self.nodes[slot] else { return nil }
+        mutating func remove(slot: Int) {
+            guard let node = self.nodes[slot] else { return }
             self.unlink(slot)
             for tag in node.tags { self.untag(tag, key: node.key) }
-            self.index[node.hash] = nil
+            self.index[node.key] = nil
             self.bytes -= node.bytes
             self.nodes[slot] = nil
             self.free.append(slot)
-            return node
         }
 
         mutating func touch(_ slot: Int) {
@@ -336,9 +228,9 @@ extension MemoryCacheStore {
         }
 
         private mutating func unlink(_ slot: Int) {
-            guard let previous = self.nodes[slot]?.previous, let next = self.nodes[slot]?.next else { return }
-            if previous >= 0 { self.nodes[previous]?.next = next } else { self.head = next }
-            if next >= 0 { self.nodes[next]?.previous = previous } else { self.tail = previous }
+            guard let node = self.nodes[slot] else { return }
+            if node.previous >= 0 { self.nodes[node.previous]?.next = node.next } else { self.head = node.next }
+            if node.next >= 0 { self.nodes[node.next]?.previous = node.previous } else { self.tail = node.previous }
             self.nodes[slot]?.previous = -1
             self.nodes[slot]?.next = -1
         }
