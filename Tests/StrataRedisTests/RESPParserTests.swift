@@ -62,6 +62,33 @@ import Testing
         }
     }
 
+    /// A reply at the top of the buffer may take the one-pass path for `+`, `:` and `$`; inside
+    /// an array it always takes the general one. Both must read every input alike: the same
+    /// value, or the same refusal.
+    @Test(arguments: [
+        "+OK\r\n", "+\r\n", "+a\rb\r\n", ":0\r\n", ":-0\r\n", ":+7\r\n", ":\r\n", ":1a\r\n",
+        ":9223372036854775808\r\n", "$0\r\n\r\n", "$05\r\nhello\r\n", "$+2\r\nhi\r\n", "$-0\r\n\r\n",
+        "$-1\r\n", "$-2\r\n", "$2\r\nhix\r\n", "$2\r\nhi\rx", "$12345678901\r\nx\r\n", "$\r\n",
+        "$1 \r\nx\r\n", "+OK\n", "+OK\rX", ":12\r",
+    ])
+    func theOnePassPathAndTheGeneralPathAgree(text: String) throws {
+        func parse(_ bytes: String) -> Result<RESPValue?, RESPParsingError> {
+            var parser = RESPParser()
+            var buffer = ByteBuffer(string: bytes)
+            return Result { () throws(RESPParsingError) -> RESPValue? in try parser.next(from: &buffer) }
+        }
+        let top = parse(text)
+        let nested = parse("*1\r\n" + text)
+        switch (top, nested) {
+        case (.success(let value), .success(let array)):
+            #expect(array == value.map { .array([$0]) }, "\(text.debugDescription)")
+        case (.failure(let error), .failure(let arrayError)):
+            #expect(error.code == arrayError.code, "\(text.debugDescription)")
+        default:
+            Issue.record("\(text.debugDescription): \(top) at the top, \(nested) inside an array")
+        }
+    }
+
     @Test func repliesBackToBackComeOutInOrder() throws {
         var parser = RESPParser()
         var buffer = ByteBuffer(string: Self.valid.map(\.0).joined())
