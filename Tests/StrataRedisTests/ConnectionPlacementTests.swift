@@ -58,6 +58,34 @@ import Testing
         }
     }
 
+    @Test func aLoopsConnectionsGrowPastThePipelineDepth() async throws {
+        try await RedisServerProcess.with { server in
+            let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+            var configuration = try Self.configuration(server, name: "deep")
+            configuration.pipelineDepthToGrow = 1
+            configuration.maxConnections = 3
+            let redis = RedisClient(
+                configuration: configuration, eventLoopGroup: group, logger: RedisTestEnvironment.logger)
+            let loop = group.next()
+            // Many commands at once from the one loop, several rounds: past one command in
+            // flight, the loop's connection is "deep", and another opens on the same loop.
+            for round in 0..<20 {
+                try await withThrowingTaskGroup(of: Void.self) { tasks in
+                    for index in 0..<50 {
+                        tasks.addTask(executorPreference: EventLoopTaskExecutor(loop)) {
+                            _ = try await redis.incr(RedisKey("deep:\(round):\(index)"))
+                        }
+                    }
+                    try await tasks.waitForAll()
+                }
+            }
+            let connections = try await Self.connections(named: "deep", on: server)
+            #expect(connections > 1 && connections <= 3)
+            await redis.shutdown()
+            try await group.shutdownGracefully()
+        }
+    }
+
     @Test func aClientReleasedWithoutShutdownClosesItsConnections() async throws {
         try await RedisServerProcess.with { server in
             do {

@@ -141,8 +141,9 @@ final class RedisNodePool: Sendable {
             let inBackoff = state.retryAt.map { NIODeadline.now() < $0 } ?? false
             if state.shared.count + state.sharedConnecting < self.configuration.maxConnections && !inBackoff {
                 if let callerLoop {
-                    // A connection of this loop's own, unless one is on its way.
-                    if local == nil && !state.connectingOnLoops.contains(ObjectIdentifier(callerLoop)) {
+                    // A connection of this loop's own (another, past `pipelineDepthToGrow`),
+                    // unless one is on its way.
+                    if !state.connectingOnLoops.contains(ObjectIdentifier(callerLoop)) {
                         state.connectingOnLoops.append(ObjectIdentifier(callerLoop))
                         state.sharedConnecting += 1
                         connectOn = callerLoop
@@ -323,15 +324,33 @@ final class RedisNodePool: Sendable {
 
     /// Waits for a connection or for room (`nil`), bounded in number and by `deadline`.
     private func wait(dedicated: Bool, until deadline: NIODeadline) async throws -> RedisConnection? {
+        enum Registration {
+            case waiting
+            case refused(RedisClientError)
+            /// Room appeared between the caller's decision and now: look again at once (a
+            /// connection opened or released in between wakes no one later).
+            case lookAgain
+        }
         let eventLoop = self.eventLoopGroup.next()
         return try await withCheckedThrowingContinuation { continuation in
-            let refused = self.state.withLock { state -> RedisClientError? in
-                if state.shutdown { return Self.shutdownError }
+            let registration = self.state.withLock { state -> Registration in
+                if state.shutdown { return .refused(Self.shutdownError) }
+                if dedicated {
+                    if !state.dedicatedIdle.isEmpty || state.dedicatedCount < self.configuration.maxConnections {
+                        return .lookAgain
+                    }
+                } else if state.shared.contains(where: {
+                    $0.isOpen
+                        && $0.counters.inFlight.load(ordering: .relaxed) < self.configuration.maxPipelinedCommands
+                }) {
+                    return .lookAgain
+                }
                 let queued = state.sharedWaiters.count + state.dedicatedWaiters.count
                 guard queued < self.configuration.maxWaiters else {
-                    return RedisClientError(
-                        .poolExhausted, mayHaveRun: false,
-                        message: "\(queued) commands already wait for a connection (maxWaiters)")
+                    return .refused(
+                        RedisClientError(
+                            .poolExhausted, mayHaveRun: false,
+                            message: "\(queued) commands already wait for a connection (maxWaiters)"))
                 }
                 state.nextWaiterID += 1
                 let id = state.nextWaiterID
@@ -343,13 +362,15 @@ final class RedisNodePool: Sendable {
                     state.dedicatedWaiters.append(waiter)
                 } else {
                     state.sharedWaiters.append(waiter)
+                    // Counted under the lock, so a reply batch that frees room sees the waiter.
+                    self.waiterCount.add(1, ordering: .relaxed)
                 }
-                return nil
+                return .waiting
             }
-            if let refused {
-                continuation.resume(throwing: refused)
-            } else if !dedicated {
-                self.waiterCount.add(1, ordering: .relaxed)
+            switch registration {
+            case .waiting: break
+            case .refused(let error): continuation.resume(throwing: error)
+            case .lookAgain: continuation.resume(returning: nil)
             }
         }
     }
