@@ -130,8 +130,9 @@ public struct RESPParser: Sendable {
     /// `nil` for anything else (another type, an incomplete or a malformed reply), which
     /// ``next(from:)`` then reads the general way, with its errors.
     private func scalar(in buffer: ByteBuffer) -> (RESPValue, Int)? {
-        let found = buffer.withUnsafeReadableBytes { bytes -> (type: UInt8, line: Int, start: Int, end: Int)? in
-            // The type byte, the line up to CRLF: (type, line length, payload start, total length).
+        let found = buffer.withUnsafeReadableBytes { bytes -> (type: UInt8, length: Int, start: Int, end: Int)? in
+            // `length` and `start`: of the line after the type byte (`+`, `:`) or of the bulk
+            // payload (`$`); `end`: just past the reply's last CRLF.
             guard bytes.count >= 4, let type = bytes.first,
                 type == UInt8(ascii: "+") || type == UInt8(ascii: ":") || type == UInt8(ascii: "$")
             else { return nil }
@@ -154,16 +155,16 @@ public struct RESPParser: Sendable {
         let reader = buffer.readerIndex
         switch found.type {
         case UInt8(ascii: "+"):
-            guard let line = buffer.getSlice(at: reader + found.start, length: found.line) else { return nil }
+            guard let line = buffer.getSlice(at: reader + found.start, length: found.length) else { return nil }
             return (.simpleString(line), found.end)
         case UInt8(ascii: ":"):
             let value = buffer.withUnsafeReadableBytes { bytes in
-                Self.parseInteger(UnsafeRawBufferPointer(rebasing: bytes[found.start..<(found.start + found.line)]))
+                Self.parseInteger(UnsafeRawBufferPointer(rebasing: bytes[found.start..<(found.start + found.length)]))
             }
             guard let value else { return nil }
             return (.integer(value), found.end)
         default:
-            guard let payload = buffer.getSlice(at: reader + found.start, length: found.line) else { return nil }
+            guard let payload = buffer.getSlice(at: reader + found.start, length: found.length) else { return nil }
             return (.bulkString(payload), found.end)
         }
     }

@@ -106,32 +106,16 @@ extension [UInt8] {
 }
 
 extension ByteBuffer {
-    /// Writes `<prefix><length>\r\n` (a RESP array or bulk header) in one write.
+    /// Writes `<prefix><length>\r\n` (a RESP array header): one 4-byte write for the usual
+    /// one-digit count.
     mutating func writeLengthLine(prefix: UInt8, _ length: Int) {
         if length >= 0 && length < 10 {
-            // `$5\r\n`: the common short case, four bytes.
-            let line =
-                UInt32(prefix) << 24 | UInt32(UInt8(ascii: "0") + UInt8(length)) << 16 | UInt32(0x0D0A)
+            let line = UInt32(prefix) << 24 | UInt32(UInt8(ascii: "0") + UInt8(length)) << 16 | UInt32(0x0D0A)
             self.writeInteger(line, endianness: .big)
             return
         }
-        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: prefix, up to 20 digits, CRLF
-        withUnsafeMutableBytes(of: &digits) { storage in
-            var magnitude = length.magnitude
-            var index = 21
-            storage[22] = UInt8(ascii: "\r")
-            storage[23] = UInt8(ascii: "\n")
-            repeat {
-                storage[index] = UInt8(ascii: "0") + UInt8(magnitude % 10)
-                magnitude /= 10
-                index -= 1
-            } while magnitude > 0
-            if length < 0 {
-                storage[index] = UInt8(ascii: "-")
-                index -= 1
-            }
-            storage[index] = prefix
-            self.writeBytes(UnsafeRawBufferPointer(rebasing: storage[index...]))
-        }
+        self.writeInteger(prefix)
+        self.writeString(String(length))
+        self.writeStaticString("\r\n")
     }
 }
