@@ -52,6 +52,24 @@ import Testing
         }
     }
 
+    /// A command of more than nine words (a two-digit array header) and an argument of more
+    /// than nine bytes (a two-digit bulk header) reach the server intact.
+    @Test func commandsWithTwoDigitHeadersArriveWhole() async throws {
+        try await RedisTestEnvironment.withClient { redis in
+            let key = RedisTestEnvironment.uniquePrefix()
+            var push = RedisCommand("RPUSH", key: key)
+            let values = (0..<12).map { "value-\($0)-0123456789" }
+            for value in values { push.append(value) }
+            #expect(try await redis.send(push).int == 12)
+            var range = RedisCommand("LRANGE", key: key)
+            range.append(0)
+            range.append(-1)
+            let stored = try await redis.send(range).elements?.compactMap(\.string)
+            #expect(stored == values)
+            try await redis.delete(RedisKey(key))
+        }
+    }
+
     @Test(arguments: Self.versions)
     func hashes(_ version: RedisConfiguration.ProtocolVersion) async throws {
         try await RedisTestEnvironment.withClient({ $0.protocolVersion = version }) { redis in
