@@ -84,6 +84,40 @@ import Tracing
         }
     }
 
+    @Test func aHeadAnswerKeepsItsContentLengthAndABodyIsFramedOnce() async throws {
+        // The upstream parser leaves a body's Content-Length out (the server frames the body
+        // itself) but keeps the one of an answer without a body.
+        let upstream = try await RawUpstream.start { pending, _ in
+            guard pending.hasCompleteRequest else { return .wait }
+            if pending.hasPrefix("HEAD") {
+                return .reply("HTTP/1.1 200 OK\r\nContent-Length: 1234\r\nX-Kind: head\r\n\r\n")
+            }
+            return .reply(
+                "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: x-private\r\nX-Private: p\r\nX-Kind: get\r\n\r\nhello"
+            )
+        }
+        defer { Task { await upstream.stop() } }
+        try await withProxy(try configuration(upstream.port)) { port, _ in
+            let reply = try await RawHTTPClient.withConnection(port: port) { client in
+                try await client.send("HEAD / HTTP/1.1\r\nHost: a\r\n\r\n")
+                return try await client.read(
+                    until: { parseResponses($0, headRequests: 1).count >= 1 }, timeout: .seconds(20))
+            }
+            let head = try #require(parseResponses(reply, headRequests: 1).first)
+            #expect(head.status == 200)
+            #expect(head.header("X-Kind") == "head")
+            #expect(head.headers.filter { $0.0.lowercased() == "content-length" }.map(\.1) == ["1234"])
+            #expect(head.body.isEmpty)
+
+            let get = try #require(try await rawRequest("GET / HTTP/1.1\r\nHost: a\r\n\r\n", port: port))
+            #expect(get.header("X-Kind") == "get")
+            #expect(get.headers.filter { $0.0.lowercased() == "content-length" }.map(\.1) == ["5"])
+            #expect(get.header("Transfer-Encoding") == nil)
+            #expect(get.header("X-Private") == nil)
+            #expect(get.body == "hello")
+        }
+    }
+
     @Test func forwardingFieldsOfAnUntrustedPeerAreReplacedAndATrustedOnesExtended() async throws {
         try await withEchoUpstream { upstream in
             var configuration = try configuration(upstream)

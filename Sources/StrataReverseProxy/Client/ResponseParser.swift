@@ -25,6 +25,15 @@ struct ResponseMeta: Sendable {
     /// The upstream said `Connection: close`, answered with HTTP/1.0 without keep-alive, or
     /// delimited the body by closing.
     var closeAfter: Bool
+    /// The fields the upstream named in `Connection` (lowercased), other than `close`,
+    /// `keep-alive` and `upgrade`: hop-by-hop too, still in the head for the proxy to remove.
+    var namedInConnection: [String] = []
+
+    /// Removes the fields `Connection` named from a head this parser read.
+    func removeNamedInConnection(from fields: inout HTTPFields) {
+        guard !self.namedInConnection.isEmpty else { return }
+        fields.removeAll { self.namedInConnection.contains($0.name.canonicalName) }
+    }
 }
 
 /// Why an upstream response was refused. The connection it came on is closed, never reused.
@@ -304,6 +313,13 @@ struct ResponseParser {
         var close = isHTTP10
         var keepAlive = false
         var closeToken = false
+        var namedInConnection: [String] = []
+        // The proxy relays what is left of the head: the hop-by-hop fields (RFC 9110 §7.6.1) are
+        // never stored, nor is a body's `Content-Length` (the proxy frames the body afresh). A
+        // `101` keeps all of them: the upgrade is checked against them first.
+        let code = status.code
+        let keepsAll = code == 101
+        let keepsLength = self.requestIsHead || code == 204 || code == 304
         var count = 0
         while true {
             let range = try nextLine()
@@ -340,16 +356,22 @@ struct ResponseParser {
                 }
             case .connection:
                 for element in Self.listElements(value, allowEmpty: false) {
-                    if Self.equalsIgnoringCase(element, "close") { closeToken = true }
-                    if Self.equalsIgnoringCase(element, "keep-alive") { keepAlive = true }
+                    if Self.equalsIgnoringCase(element, "close") {
+                        closeToken = true
+                    } else if Self.equalsIgnoringCase(element, "keep-alive") {
+                        keepAlive = true
+                    } else if !Self.equalsIgnoringCase(element, "upgrade") {
+                        namedInConnection.append(String(decoding: element, as: UTF8.self).lowercased())
+                    }
                 }
             default:
                 break
             }
-            fields.append(HTTPField(name: name, value: value))
+            if keepsAll || (!HeaderRules.isHopByHop(name) && (keepsLength || name != .contentLength)) {
+                fields.append(HTTPField(name: name, value: value))
+            }
         }
         if closeToken { close = true } else if isHTTP10 && keepAlive { close = false }
-        let code = status.code
         let framing: ResponseMeta.Framing
         if sawTransferEncoding && contentLength != nil {
             throw UpstreamProtocolError(kind: .conflictingFraming)
@@ -370,7 +392,7 @@ struct ResponseParser {
         if code == 101 { close = true }
         var response = HTTPResponse(status: status)
         response.headerFields = fields
-        return (response, ResponseMeta(framing: framing, closeAfter: close))
+        return (response, ResponseMeta(framing: framing, closeAfter: close, namedInConnection: namedInConnection))
     }
 
     /// The value after a field line's colon, OWS trimmed; control characters are refused.

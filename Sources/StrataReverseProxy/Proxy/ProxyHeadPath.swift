@@ -19,15 +19,18 @@ public enum ProxyHeadPath {
             contentLength: nil, chunked: false, upgrade: nil, into: &buffer)
     }
 
-    /// What happens to an upstream response head: the strict parse, then hop-by-hop removal.
+    /// What happens to an upstream response head: the strict parse, which leaves the hop-by-hop
+    /// fields out, then the removal of what `Connection` named.
     public static func parseResponse(_ bytes: ByteBuffer) throws -> HTTPResponse {
         var parser = ResponseParser(limits: ResponseParserLimits())
         parser.expectResponse(isHead: false, upgrades: false)
         var buffer = bytes
         var parts = CircularBuffer<UpstreamPart>(initialCapacity: 4)
         try parser.parse(&buffer, into: &parts)
-        guard case .head(var response, _) = parts.first else { throw UpstreamProtocolError(kind: .malformedStatusLine) }
-        HeaderRules.removeHopByHop(&response.headerFields)
+        guard case .head(var response, let meta) = parts.first else {
+            throw UpstreamProtocolError(kind: .malformedStatusLine)
+        }
+        meta.removeNamedInConnection(from: &response.headerFields)
         return response
     }
 }

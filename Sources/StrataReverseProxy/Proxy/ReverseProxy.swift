@@ -693,7 +693,7 @@ public final class ReverseProxy<Context: MiddlewareContext>: HTTPResponder, Serv
                 // 103 Early Hints and the like go to the client at once, cleaned like any
                 // head, when the host can send them (RFC 9110 §15.2: a proxy forwards 1xx).
                 var interim = received
-                HeaderRules.removeHopByHop(&interim.headerFields)
+                receivedMeta.removeNamedInConnection(from: &interim.headerFields)
                 let sent = try? await context.informationalResponses?.sendInformational(interim)
                 if sent != true {
                     context.logger.debug(
@@ -723,14 +723,12 @@ public final class ReverseProxy<Context: MiddlewareContext>: HTTPResponder, Serv
                 try self.tunnel(lease: lease, response: response, proxyRequest: proxyRequest, requested: upgrade ?? ""))
         }
 
-        var responseFields = response.headerFields
-        HeaderRules.removeHopByHop(&responseFields)
+        // The parser left out the hop-by-hop fields and a body's `Content-Length`; what
+        // `Connection` named goes here. In place: a copy of the fields would copy their storage.
+        meta.removeNamedInConnection(from: &response.headerFields)
         if let via = self.configuration.via {
-            HeaderRules.append("1.1 \(via)", to: HeaderRules.via, in: &responseFields)
+            HeaderRules.append("1.1 \(via)", to: HeaderRules.via, in: &response.headerFields)
         }
-        let isBodyless = isHead || response.status.code == 204 || response.status.code == 304
-        if !isBodyless { responseFields[.contentLength] = nil }
-        response.headerFields = responseFields
         if let modify = self.hooks.modifyResponse { try modify(&response, proxyRequest) }
 
         if mayRetryStatus, self.configuration.retries.retryOnStatuses.contains(response.status.code) {
