@@ -258,7 +258,9 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl", condition: .when(traits: ["TLS"])),
             ],
-            swiftSettings: swiftSettings
+            // As for StrataRedis: an exchange's nested async calls stay on the caller's executor
+            // (the connection's event loop) instead of each checking for a hop.
+            swiftSettings: swiftSettings + [.enableUpcomingFeature("NonisolatedNonsendingByDefault")]
         ),
         // The HTTP cache: the middleware, the store protocol and the memory store; Strata only.
         .target(
