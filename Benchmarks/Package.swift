@@ -153,6 +153,31 @@ let package = Package(
             ],
             path: "Peers/HummingbirdSessionsPeer"
         ),
+        // The floor of a proxy on SwiftNIO for `scripts/bench-proxy.sh`: a TCP forwarder made
+        // of channel handlers only.
+        .executableTarget(
+            name: "ProxyFloor",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "Tools/ProxyFloor"
+        ),
+        // ...and the ceiling of a proxy on StrataServer: a responder with the least client work.
+        .executableTarget(
+            name: "ProxyCeiling",
+            dependencies: [
+                .product(name: "Strata", package: "Strata"),
+                .product(name: "StrataServer", package: "Strata"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Tools/ProxyCeiling"
+        ),
         // The load generator of `scripts/bench-websocket.sh`.
         .executableTarget(
             name: "WebSocketLoad",

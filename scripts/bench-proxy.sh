@@ -4,9 +4,15 @@
 # upstream) and HAProxy (keep-alive both sides, http-reuse always). The upstream is a separate
 # nginx with one worker serving 13 bytes, 100 KiB and a POST sink.
 #
-# The 13-byte run also measures two floors, in the same alternation: StrataServer alone
-# (HelloExample answering 13 bytes from memory: the server half of our proxy, with no upstream)
-# and the upstream alone (nginx, no proxy in front).
+# The 13-byte run also measures, in the same alternation, what bounds any proxy here:
+# - StrataServer alone (HelloExample answering 13 bytes from memory: the server half of our
+#   proxy, with no upstream) and the upstream alone (nginx, no proxy in front);
+# - NIO's floor (Benchmarks' ProxyFloor): bytes copied between a client connection and its own
+#   upstream connection by channel handlers, no HTTP, no Swift concurrency;
+# - the ceiling of a proxy on StrataServer (Benchmarks' ProxyCeiling): a responder that forwards
+#   with the least client work, one future per request, no header parsing or rewriting;
+# - an HTTP server on NIO without Swift concurrency (ProxyFloor --hello: NIOHTTP1 and a handler
+#   answering 13 bytes), next to StrataServer alone.
 #
 # For each run: requests/s, p99 latency, the upstream connections the proxy opened during the
 # run (from the upstream's stub_status), and the CPU seconds each process used (proxy,
@@ -28,11 +34,16 @@ NGINX_PORT=18192
 HAPROXY_PORT=18193
 STATUS_PORT=18194
 SERVER_PORT=18195
+FLOOR_PORT=18196
+CEILING_PORT=18197
+HELLO_PORT=18198
 
 bench_require wrk:wrk nginx:nginx haproxy:haproxy
 
 swift build -c release --product ReverseProxyExample >/dev/null 2>&1
 swift build -c release --product HelloExample >/dev/null 2>&1
+(cd Benchmarks && swift build -c release --product ProxyFloor >/dev/null 2>&1 &&
+    swift build -c release --product ProxyCeiling >/dev/null 2>&1)
 
 work="$(mktemp -d)"
 pids=()
@@ -127,8 +138,19 @@ strata_pid=$!
 .build/release/HelloExample --port "$SERVER_PORT" >"$work/server.log" 2>&1 &
 pids+=($!)
 server_pid=$!
+Benchmarks/.build/release/ProxyFloor --listen "127.0.0.1:$FLOOR_PORT" --upstream "127.0.0.1:$UPSTREAM_PORT" \
+    >"$work/floor.log" 2>&1 &
+pids+=($!)
+floor_pid=$!
+Benchmarks/.build/release/ProxyCeiling --port "$CEILING_PORT" --upstream-port "$UPSTREAM_PORT" \
+    >"$work/ceiling.log" 2>&1 &
+pids+=($!)
+ceiling_pid=$!
+Benchmarks/.build/release/ProxyFloor --hello --listen "127.0.0.1:$HELLO_PORT" >"$work/hello.log" 2>&1 &
+pids+=($!)
+hello_pid=$!
 for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$SERVER_PORT/" >/dev/null && break; sleep 0.1; done
-for port in "$UPSTREAM_PORT" "$STRATA_PORT" "$NGINX_PORT" "$HAPROXY_PORT"; do
+for port in "$UPSTREAM_PORT" "$STRATA_PORT" "$NGINX_PORT" "$HAPROXY_PORT" "$FLOOR_PORT" "$CEILING_PORT" "$HELLO_PORT"; do
     for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/13" >/dev/null && break; sleep 0.1; done
 done
 # Every proxy must answer each path right before anything is measured.
@@ -152,6 +174,9 @@ proxy_pids() {
     nginx) pgrep -P "$nginx_master" | tr '\n' ' ' ;;
     haproxy) echo "$haproxy_pid" ;;
     server) echo "$server_pid" ;;
+    nioforward) echo "$floor_pid" ;;
+    ceiling) echo "$ceiling_pid" ;;
+    niohello) echo "$hello_pid" ;;
     upstream) pgrep -P "$upstream_master" | tr '\n' ' ' ;;
     esac
 }
@@ -203,7 +228,8 @@ bench() {
     key="$(tr -c 'a-zA-Z0-9' '_' <<<"$title")"
     echo "== $title: $RUNS alternating runs of wrk -t$THREADS -c$CONNECTIONS -d$DURATION"
     local entries=("strata $STRATA_PORT $path" "nginx $NGINX_PORT $path" "haproxy $HAPROXY_PORT $path")
-    [ -n "$floors" ] && entries+=("server $SERVER_PORT /" "upstream $UPSTREAM_PORT $path")
+    [ -n "$floors" ] && entries+=("server $SERVER_PORT /" "upstream $UPSTREAM_PORT $path"
+        "nioforward $FLOOR_PORT $path" "ceiling $CEILING_PORT $path" "niohello $HELLO_PORT /")
     for entry in "${entries[@]}"; do : >"$work/$key.${entry%% *}"; done
     # Warm-up: pools filled, caches hot.
     for port in "$STRATA_PORT" "$NGINX_PORT" "$HAPROXY_PORT"; do
@@ -238,6 +264,19 @@ bench() {
         nginx="$(cut -d' ' -f1 "$work/$key.nginx" | median)"
         printf '  floors: StrataServer alone %.0f req/s (%.3f x nginx proxy), upstream alone %.0f req/s\n' \
             "$server" "$(awk -v a="$server" -v b="$nginx" 'BEGIN {print a/b}')" "$upstream"
+        local name rps paired cpu
+        for name in nioforward ceiling; do
+            rps="$(cut -d' ' -f1 "$work/$key.$name" | median)"
+            paired="$(paste -d' ' "$work/$key.$name" "$work/$key.nginx" | awk '{print $1/$7}' | median)"
+            # CPU seconds per request of the process, in microseconds (runs of equal length).
+            cpu="$(awk -v d="${DURATION%s}" '{print $4 * 1e6 / ($1 * d)}' "$work/$key.$name" | median)"
+            printf '  %-10s %.0f req/s: %.3f x nginx proxy (paired %.3f), %.1f us of CPU per request\n' \
+                "$name" "$rps" "$(awk -v a="$rps" -v b="$nginx" 'BEGIN {print a/b}')" "$paired" "$cpu"
+        done
+        for name in strata nginx haproxy server niohello; do
+            cpu="$(awk -v d="${DURATION%s}" '{print $4 * 1e6 / ($1 * d)}' "$work/$key.$name" | median)"
+            printf '  %-10s %.1f us of CPU per request\n' "$name" "$cpu"
+        done
     fi
 }
 
