@@ -23,6 +23,59 @@ import Testing
         }
     }
 
+    @Test func wholeAndStreamedResponsesLargerThanTheSocketsKeepTheirOrder() async throws {
+        // Whole responses go straight into the pipeline while the channel is writable, streamed
+        // ones through NIOAsyncChannel's writer. The client reads nothing until the second
+        // request's handler ran: the first 8 MiB body cannot drain meanwhile, so the second
+        // whole response finds the channel unwritable, takes the writer's path and waits.
+        let size = 8 << 20
+        let (secondRan, ran) = AsyncStream<Void>.makeStream()
+        let router = Router<BasicContext>()
+        router.get("/whole/:n") { _, context in
+            let n = context.values.routeParameters["n"] ?? "?"
+            if n == "2" { ran.yield() }
+            let marker = "whole \(n)|"
+            var body = ByteBuffer(string: marker)
+            body.writeRepeatingByte(UInt8(ascii: "w"), count: size - marker.utf8.count)
+            return ServerResponse(status: .ok, body: ResponseBody(buffer: body))
+        }
+        router.get("/streamed/:n") { _, context in
+            let marker = "streamed \(context.values.routeParameters["n"] ?? "?")|"
+            return ServerResponse(
+                status: .ok,
+                body: ResponseBody { writer in
+                    try await writer.write(ByteBuffer(string: marker))
+                    for _ in 0..<4 {
+                        try await writer.write(ByteBuffer(repeating: UInt8(ascii: "s"), count: size / 4))
+                    }
+                })
+        }
+        router.get("/last") { _, _ in ServerResponse(status: .ok, body: .init(string: "last")) }
+        try await withLiveServer(responder: router) { port in
+            try await RawHTTPClient.withConnection(port: port) { client in
+                var requests = ""
+                for n in 1...4 {
+                    requests += "GET /\(n % 3 == 0 ? "streamed" : "whole")/\(n) HTTP/1.1\r\nHost: a\r\n\r\n"
+                }
+                client.pauseReading()
+                try await client.send(requests + "GET /last HTTP/1.1\r\nHost: a\r\n\r\n")
+                for await _ in secondRan { break }
+                let text = try await client.read(until: { $0.hasSuffix("\r\n\r\nlast") }, timeout: .seconds(60))
+                let responses = parseResponses(text)
+                #expect(responses.map(\.status) == Array(repeating: 200, count: 5))
+                #expect(
+                    responses.map { String($0.body.prefix { $0 != "|" }) }
+                        == ["whole 1", "whole 2", "streamed 3", "whole 4", "last"])
+                for response in responses.dropLast() {
+                    let marker = response.body.prefix { $0 != "|" }
+                    // A streamed body is its marker and then `size` bytes; a whole one is `size` in all.
+                    let expected = marker.hasPrefix("streamed") ? size + marker.utf8.count + 1 : size
+                    #expect(response.body.utf8.count == expected, "\(marker)")
+                }
+            }
+        }
+    }
+
     @Test func unreadBodiesAreDrainedBeforeTheNextRequest() async throws {
         try await withLiveServer(responder: makeTestRouter()) { port in
             try await RawHTTPClient.withConnection(port: port) { client in
