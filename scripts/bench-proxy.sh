@@ -20,6 +20,8 @@
 #
 #   RUNS=5 DURATION=10s CONNECTIONS=64 scripts/bench-proxy.sh
 #
+# DURATION is given in seconds (`10s`): the CPU per request is computed from it.
+#
 # Everything shares this machine's cores: read the figures as ratios from one run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
