@@ -144,7 +144,7 @@ struct HTTPConnection<Responder: HTTPResponder> where Responder.Context: ServerC
                 head = self.prepareHead(
                     errorResponse.head, bodyLength: errorResponse.body.contentLength, info: info, keepAlive: &keepAlive)
                 let sendsBody = !isHead && Self.mayHaveBody(errorResponse.status)
-                try await self.outbound.write(.whole(head, sendsBody ? errorResponse.body.buffer : nil))
+                try await self.writeWhole(head, sendsBody ? errorResponse.body.buffer : nil)
             }
             return true
         } catch {
@@ -153,7 +153,7 @@ struct HTTPConnection<Responder: HTTPResponder> where Responder.Context: ServerC
         }
     }
 
-    /// Writes a response held whole in memory.
+    /// Writes a response held whole in memory (a handler's, an error answer, a rejection).
     ///
     /// On the connection's event loop, with the channel writable, the part goes straight into
     /// the pipeline: NIOAsyncChannel's writer would hand it to the same handlers, after its state
@@ -217,7 +217,7 @@ struct HTTPConnection<Responder: HTTPResponder> where Responder.Context: ServerC
         head.contentLength = body.readableBytes
         head.addsDate = true
         head.connection = .close
-        try? await self.outbound.write(.whole(head, body))
+        try? await self.writeWhole(head, body)
     }
 
     /// The response for an error thrown by a handler: its own status for an
