@@ -165,6 +165,11 @@ for port in "$STRATA_PORT" "$NGINX_PORT" "$HAPROXY_PORT"; do
     got="$(curl -s -o /dev/null -w '%{http_code}' --data-binary @"$work/body" "http://127.0.0.1:$port/post")"
     [ "$got" = "200" ] || { echo "port $port POST /post answered $got" >&2; exit 1; }
 done
+# ...and so must the floors: 13 bytes each.
+for url in "$FLOOR_PORT/13" "$CEILING_PORT/13" "$HELLO_PORT/" "$SERVER_PORT/"; do
+    got="$(curl -s -o /dev/null -w '%{http_code} %{size_download}' "http://127.0.0.1:$url")"
+    [ "$got" = "200 13" ] || { echo "127.0.0.1:$url answered '$got', not '200 13'" >&2; exit 1; }
+done
 sleep 0.5
 nginx_master="$(cat "$work/nginx.pid")"
 upstream_master="$(cat "$work/upstream.pid")"
@@ -233,8 +238,10 @@ bench() {
     [ -n "$floors" ] && entries+=("server $SERVER_PORT /" "upstream $UPSTREAM_PORT $path"
         "nioforward $FLOOR_PORT $path" "ceiling $CEILING_PORT $path" "niohello $HELLO_PORT /")
     for entry in "${entries[@]}"; do : >"$work/$key.${entry%% *}"; done
-    # Warm-up: pools filled, caches hot.
-    for port in "$STRATA_PORT" "$NGINX_PORT" "$HAPROXY_PORT"; do
+    # Warm-up: pools filled, caches hot (the floors' too, when they run).
+    local warm=("$STRATA_PORT" "$NGINX_PORT" "$HAPROXY_PORT")
+    [ -n "$floors" ] && warm+=("$FLOOR_PORT" "$CEILING_PORT")
+    for port in "${warm[@]}"; do
         wrk -t"$THREADS" -c"$CONNECTIONS" -d2s ${script:+-s "$script"} "http://127.0.0.1:$port$path" >/dev/null
     done
     for run in $(seq 1 "$RUNS"); do
