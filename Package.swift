@@ -272,7 +272,9 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
-            swiftSettings: swiftSettings
+            // A request's nested async calls (lookup, collapsing, the origin, the store write)
+            // stay on the caller's executor instead of each checking for a hop.
+            swiftSettings: swiftSettings + [.enableUpcomingFeature("NonisolatedNonsendingByDefault")]
         ),
         // The cache's Redis store: StrataCache + StrataRedis, nothing else.
         .target(

@@ -42,6 +42,13 @@ import Testing
         #expect(
             CacheKey.primary(for: HTTPRequest(method: .head, scheme: "http", authority: "Example.COM:80", path: "/p"))
                 == "GET http://example.com/p")
+        #expect(
+            CacheKey.primary(for: HTTPRequest(method: .get, scheme: "HTTPS", authority: "shop.example:443", path: "/"))
+                == "GET https://shop.example/")
+        #expect(
+            CacheKey.primary(
+                for: HTTPRequest(method: .get, scheme: "http", authority: "shop.example:8080", path: "/q?A"))
+                == "GET http://shop.example:8080/q?A")
     }
 
     @Test func sharedMaxAgeWinsOverMaxAgeAndExpires() async throws {

@@ -82,6 +82,23 @@ import Testing
         #expect(try await cache.get("/found").cacheStatus.hasPrefix("Strata; fwd=uri-miss"))
     }
 
+    @Test func aFieldOnTwoLinesIsReadAsOneJoinedValue() async throws {
+        let clock = ManualClock()
+        let lastModified = HTTPDate.format(secondsSince1970: clock.now().secondsSince1970 - 1000)
+        let cache = try CacheHarness(clock: clock) { request, _ in
+            var fields: HTTPFields = [.lastModified: lastModified]
+            // Two lines join into no valid date: no heuristic freshness, so the stored response
+            // is stale at once. The first line alone would be fresh for 100 s.
+            if request.path == "/two" { fields.append(HTTPField(name: .lastModified, value: lastModified)) }
+            return reply(.ok, fields, clock: clock)
+        }
+        _ = try await cache.get("/one")
+        #expect(try await cache.get("/one").cacheStatus == "Strata; hit; ttl=100")
+        _ = try await cache.get("/two")
+        #expect(try await cache.get("/two").cacheStatus.hasPrefix("Strata; fwd=stale"))
+        #expect(cache.origin.count == 3)
+    }
+
     @Test func aServerErrorWithExplicitFreshnessIsStored() async throws {
         let cache = try CacheHarness { _, _ in reply(.internalServerError, [.cacheControl: "max-age=5"]) }
         _ = try await cache.get()

@@ -37,7 +37,9 @@ struct CacheTeeWriter: ResponseBodyWriter {
         return entry
     }
 
-    mutating func write(_ buffer: ByteBuffer) async throws {
+    // `@concurrent`, as `ResponseBodyWriter` (a module without nonisolated(nonsending) by
+    // default) declares its requirements: the writer wrapped here is not `Sendable`.
+    @concurrent mutating func write(_ buffer: ByteBuffer) async throws {
         if let kept = self.collected?.readableBytes {
             if kept + buffer.readableBytes > self.limit {
                 self.collected = nil
@@ -56,7 +58,7 @@ struct CacheTeeWriter: ResponseBodyWriter {
         if let clientError = self.clientError, self.collected == nil { throw clientError }
     }
 
-    mutating func flush() async throws {
+    @concurrent mutating func flush() async throws {
         guard self.clientError == nil else { return }
         do {
             try await self.parent.flush()
@@ -65,7 +67,7 @@ struct CacheTeeWriter: ResponseBodyWriter {
         }
     }
 
-    mutating func finish(trailers: HTTPFields?) async throws {
+    @concurrent mutating func finish(trailers: HTTPFields?) async throws {
         guard !self.finished else { return }
         self.finished = true
         guard self.clientError == nil else { return }

@@ -16,14 +16,16 @@ enum Conditionals {
     /// with `304`: `If-None-Match` by weak comparison, else `If-Modified-Since` against
     /// `Last-Modified` (or `Date`).
     static func notModified(_ request: HTTPFields, stored: HTTPFields) -> Bool {
-        if request[.ifNoneMatch] != nil {
-            guard let etag = stored[.eTag] else {
+        if request.contains(.ifNoneMatch) {
+            guard let etag = stored.combinedValue(.eTag) else {
                 return request.listElements(.ifNoneMatch).contains("*")
             }
             return request.listElements(.ifNoneMatch).contains { $0 == "*" || Self.weakMatch(String($0), etag) }
         }
-        guard let since = request[.ifModifiedSince].flatMap({ HTTPDate.parse($0) }),
-            let modified = (stored[.lastModified] ?? stored[.date]).flatMap({ HTTPDate.parse($0) })
+        guard let since = request.combinedValue(.ifModifiedSince).flatMap({ HTTPDate.parse($0) }),
+            let modified = (stored.combinedValue(.lastModified) ?? stored.combinedValue(.date)).flatMap({
+                HTTPDate.parse($0)
+            })
         else { return false }
         return modified <= since
     }
@@ -59,8 +61,8 @@ enum Conditionals {
     /// its own conditionals, asking with the stored `ETag` and `Last-Modified`; `nil` when the
     /// stored response has neither.
     static func validationRequest(for request: ServerRequest, stored: HTTPFields) -> ServerRequest? {
-        let etag = stored[.eTag]
-        let lastModified = stored[.lastModified]
+        let etag = stored.combinedValue(.eTag)
+        let lastModified = stored.combinedValue(.lastModified)
         guard etag != nil || lastModified != nil else { return nil }
         var head = Self.withoutConditionals(request.head)
         head.method = .get

@@ -472,7 +472,7 @@ public final class HTTPCache: Sendable {
     /// `entry` updated by a `304` (RFC 9111 §3.2, §4.3.4); `nil` when the `304` carries a strong
     /// validator that is not the stored one.
     private func freshen(_ entry: CachedResponse, with fields: HTTPFields, requestTime: Timestamp) -> CachedResponse? {
-        if let incoming = fields[.eTag], let stored = entry.headerFields[.eTag],
+        if let incoming = fields.combinedValue(.eTag), let stored = entry.headerFields.combinedValue(.eTag),
             !Conditionals.weakMatch(incoming, stored)
         {
             return nil
@@ -557,7 +557,7 @@ public final class HTTPCache: Sendable {
                     tags: ResponsePolicy.tags(origin), storedUntil: responseTime),
                 // The stored fields keep every field the directives come from, unless
                 // `Connection` named one of them.
-                directives: origin[.connection] == nil ? directives : nil)
+                directives: origin.contains(.connection) ? nil : directives)
             if candidate.storedUntil > responseTime { entry = candidate } else { refusal = .noFreshness }
         }
         self.policy.removeOwnFields(&response.head.headerFields)
@@ -585,7 +585,7 @@ public final class HTTPCache: Sendable {
         let directives = freshness.directives
         let initialAge = ResponsePolicy.currentAge(entry, dateValue: freshness.dateValue, now: entry.responseTime)
         let freshFor = max(0, freshness.lifetime - initialAge)
-        let validatable = entry.headerFields[.eTag] != nil || entry.headerFields[.lastModified] != nil
+        let validatable = entry.headerFields.contains(.eTag) || entry.headerFields.contains(.lastModified)
         let servableStale =
             self.mayServeStale(directives)
             && ((directives.staleWhileRevalidate ?? 0) > 0 || (directives.staleIfError ?? 0) > 0
@@ -683,7 +683,7 @@ public final class HTTPCache: Sendable {
         if !safe, (200..<400).contains(response.status.code) {
             var keys = [CacheKey.primary(for: request.head)]
             for name in [HTTPField.Name.location, .contentLocation] {
-                if let value = response.head.headerFields[name],
+                if let value = response.head.headerFields.combinedValue(name),
                     let target = Self.sameOriginTarget(value, of: request.head)
                 {
                     var head = request.head

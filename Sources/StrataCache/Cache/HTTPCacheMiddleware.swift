@@ -23,8 +23,11 @@ public struct HTTPCacheMiddleware<Context: MiddlewareContext>: HTTPMiddleware {
         self.cache = cache
     }
 
+    // `next` is `@concurrent`: the type `HTTPMiddleware` declares, spelled out in a module
+    // whose async function types are nonisolated(nonsending) by default.
     public func handle(
-        _ request: ServerRequest, context: Context, next: (ServerRequest, Context) async throws -> ServerResponse
+        _ request: ServerRequest, context: Context,
+        next: @concurrent (ServerRequest, Context) async throws -> ServerResponse
     ) async throws -> ServerResponse {
         try await self.cache.respond(to: request, context: context, next: next, background: nil)
     }

@@ -10,15 +10,26 @@ public enum CacheKey {
     /// percent-encodings normalised (RFC 3986 §6.2.2): hex digits upper-cased, unreserved
     /// characters decoded. The query's order is kept: `?a=1&b=2` and `?b=2&a=1` may differ.
     public static func primary(for request: HTTPRequest) -> String {
-        let scheme = (request.scheme ?? "http").lowercased()
-        var key = "GET " + scheme + "://"
-        if var authority = request.authority?.lowercased() {
-            if scheme == "http", authority.hasSuffix(":80") { authority.removeLast(3) }
-            if scheme == "https", authority.hasSuffix(":443") { authority.removeLast(4) }
-            key += authority
-        }
-        key += Self.normalisedTarget(request.path ?? "/")
+        let scheme = Self.lowercased(request.scheme ?? "http")
+        let target = Self.normalisedTarget(request.path ?? "/")
+        var authority = request.authority.map(Self.lowercased)
+        if scheme == "http", authority?.hasSuffix(":80") == true { authority?.removeLast(3) }
+        if scheme == "https", authority?.hasSuffix(":443") == true { authority?.removeLast(4) }
+        // Appended piece by piece into one allocation: no intermediate strings.
+        var key = ""
+        key.reserveCapacity(7 + scheme.utf8.count + (authority?.utf8.count ?? 0) + target.utf8.count)
+        key.append("GET ")
+        key.append(scheme)
+        key.append("://")
+        if let authority { key.append(authority) }
+        key.append(target)
         return key
+    }
+
+    /// `text` in lower case, itself when it has no upper-case ASCII letter (the usual host and
+    /// scheme): no new string.
+    private static func lowercased(_ text: String) -> String {
+        text.utf8.allSatisfy { $0 < 0x41 || ($0 > 0x5A && $0 < 0x80) } ? text : text.lowercased()
     }
 
     /// The secondary key of a request for a response that varies on `varyNames` (lower case, in

@@ -29,16 +29,29 @@ struct CacheStatus: Sendable {
 
     /// The list member, `Strata; fwd=uri-miss; fwd-status=200; stored`.
     func render(name: String) -> String {
+        // Appended piece by piece into one allocation: no intermediate strings.
         var text = ""
-        text.reserveCapacity(name.utf8.count + 48)
-        text += name
-        if self.hit { text += "; hit" }
-        if let forward = self.forward { text += "; fwd=" + forward.rawValue }
-        if let forwardStatus = self.forwardStatus { text += "; fwd-status=" + String(forwardStatus) }
-        if let ttl = self.ttl { text += "; ttl=" + String(ttl) }
-        if self.stored { text += "; stored" }
-        if self.collapsed { text += "; collapsed" }
-        if let detail = self.detail { text += "; detail=" + detail }
+        text.reserveCapacity(name.utf8.count + 64 + (self.detail?.utf8.count ?? 0))
+        text.append(name)
+        if self.hit { text.append("; hit") }
+        if let forward = self.forward {
+            text.append("; fwd=")
+            text.append(forward.rawValue)
+        }
+        if let forwardStatus = self.forwardStatus {
+            text.append("; fwd-status=")
+            text.append(String(forwardStatus))
+        }
+        if let ttl = self.ttl {
+            text.append("; ttl=")
+            text.append(String(ttl))
+        }
+        if self.stored { text.append("; stored") }
+        if self.collapsed { text.append("; collapsed") }
+        if let detail = self.detail {
+            text.append("; detail=")
+            text.append(detail)
+        }
         return text
     }
 }

@@ -52,7 +52,7 @@ struct ResponsePolicy: Sendable {
         guard request.method == .get else { return .method }
         if requestDirectives.noStore { return .requestNoStore }
         let code = response.status.code
-        if code < 200 || code == 206 || code == 304 || response.headerFields[.contentRange] != nil { return .partial }
+        if code < 200 || code == 206 || code == 304 || response.headerFields.contains(.contentRange) { return .partial }
         if directives.mustUnderstand {
             if !Self.understood.contains(code) { return .mustUnderstand }
         } else if directives.noStore {
@@ -60,19 +60,19 @@ struct ResponsePolicy: Sendable {
         }
         if self.shared {
             if directives.isPrivate { return .isPrivate }
-            if request.headerFields[.authorization] != nil,
+            if request.headerFields.contains(.authorization),
                 !(directives.isPublic || directives.sharedMaxAge != nil || directives.mustRevalidate)
             {
                 return .authorization
             }
-            if response.headerFields[.setCookie] != nil { return .setCookie }
+            if response.headerFields.contains(.setCookie) { return .setCookie }
         }
         let vary = CacheKey.varyNames(response.headerFields)
         if vary.contains("*") { return .varyStar }
         if self.shared, vary.contains(where: { self.perUserVaryFields.contains($0) }) { return .perUser }
         let explicit =
             directives.maxAge != nil || (self.shared && directives.sharedMaxAge != nil)
-            || response.headerFields[.expires] != nil || directives.isPublic || (!self.shared && directives.isPrivate)
+            || response.headerFields.contains(.expires) || directives.isPublic || (!self.shared && directives.isPrivate)
         guard explicit || Self.heuristicallyCacheable.contains(code) else { return .status }
         return nil
     }
@@ -84,12 +84,12 @@ struct ResponsePolicy: Sendable {
         if self.shared, let sharedMaxAge = directives.sharedMaxAge { return sharedMaxAge }
         if let maxAge = directives.maxAge { return maxAge }
         let date = Self.dateValue(fields, responseTime: responseTime)
-        if let expires = fields[.expires] {
-            guard fields[values: .expires].count == 1, let expiry = HTTPDate.parse(expires) else { return 0 }
+        if let expires = fields.combinedValue(.expires) {
+            guard fields.lineCount(.expires) == 1, let expiry = HTTPDate.parse(expires) else { return 0 }
             return max(0, Int(clamping: expiry - date))
         }
         guard Self.heuristicallyCacheable.contains(status) || directives.isPublic,
-            let lastModified = fields[.lastModified].flatMap({ HTTPDate.parse($0) }), lastModified < date
+            let lastModified = fields.combinedValue(.lastModified).flatMap({ HTTPDate.parse($0) }), lastModified < date
         else { return 0 }
         let heuristic = Double(date - lastModified) * self.heuristicFraction
         return min(Int(heuristic), self.maximumHeuristicSeconds)
@@ -110,7 +110,7 @@ struct ResponsePolicy: Sendable {
 
     /// The origin's `Age`, in seconds; 0 when absent or invalid.
     static func ageValue(_ fields: HTTPFields) -> Int {
-        guard let value = fields[.age] else { return 0 }
+        guard let value = fields.combinedValue(.age) else { return 0 }
         let text = value.split(separator: ",").first.map { $0.trimmingOWS() } ?? ""
         return CacheDirectives.seconds(text)
     }
@@ -231,7 +231,7 @@ struct Freshness: Sendable {
 /// The request directives, with `Pragma: no-cache` standing for `Cache-Control: no-cache` when
 /// the request has no `Cache-Control` (RFC 9111 §5.4).
 func requestDirectives(_ fields: HTTPFields) -> CacheDirectives {
-    if fields[.cacheControl] != nil { return CacheDirectives(fields) }
+    if fields.contains(.cacheControl) { return CacheDirectives(fields) }
     var directives = CacheDirectives()
     if fields.containsListElement("no-cache", in: .pragmaField) { directives.noCache = true }
     return directives
