@@ -178,6 +178,22 @@ let package = Package(
             ],
             path: "Tools/ProxyCeiling"
         ),
+        // The floor of a caching proxy's miss (the proxy, then the store write), for
+        // `scripts/bench-cache.sh`.
+        .executableTarget(
+            name: "ProxyStoreFloor",
+            dependencies: [
+                .product(name: "Strata", package: "Strata"),
+                .product(name: "StrataServer", package: "Strata"),
+                .product(name: "StrataReverseProxy", package: "Strata"),
+                .product(name: "StrataCache", package: "Strata"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Tools/ProxyStoreFloor"
+        ),
         // The load generator of `scripts/bench-websocket.sh`.
         .executableTarget(
             name: "WebSocketLoad",

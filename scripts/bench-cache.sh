@@ -9,7 +9,9 @@
 # X-Cache or Age field before the runs).
 #
 # Then misses: every request a new URL (a wrk script), through CachingProxyExample (the proxy,
-# plus the lookup and the store write) and ReverseProxyExample (the proxy alone).
+# plus the lookup and the store write), ReverseProxyExample (the proxy alone), and Benchmarks'
+# ProxyStoreFloor (the same proxy with only a lookup and the store write around it, in the same
+# memory store of the same size: what the issue's "the proxy plus the store write" costs).
 #
 #   RUNS=5 DURATION=10s CONNECTIONS=64 scripts/bench-cache.sh
 #
@@ -27,12 +29,14 @@ PLAIN_PORT=18292
 NGINX_PORT=18293
 VARNISH_PORT=18294
 PROXY_PORT=18295
+FLOOR_PORT=18296
 
 bench_require wrk:wrk nginx:nginx varnish:varnishd
 
 swift build -c release --product CachingProxyExample >/dev/null 2>&1
 swift build -c release --product ReverseProxyExample >/dev/null 2>&1
 (cd Benchmarks && swift build -c release --product BytesServer >/dev/null 2>&1)
+(cd Benchmarks && swift build -c release --product ProxyStoreFloor >/dev/null 2>&1)
 
 work="$(mktemp -d /dev/shm/strata-cache-bench.XXXXXX)"
 pids=()
@@ -112,7 +116,11 @@ proxy_pid=$!
 Benchmarks/.build/release/BytesServer --port "$PLAIN_PORT" >"$work/plain.log" 2>&1 &
 pids+=($!)
 plain_pid=$!
-for port in "$ORIGIN_PORT" "$STRATA_PORT" "$PLAIN_PORT" "$NGINX_PORT" "$VARNISH_PORT" "$PROXY_PORT"; do
+Benchmarks/.build/release/ProxyStoreFloor --port "$FLOOR_PORT" --mode lookup --memory-bytes $((256 << 20)) \
+    --upstream "http://127.0.0.1:$ORIGIN_PORT" >"$work/floor.log" 2>&1 &
+pids+=($!)
+floor_pid=$!
+for port in "$ORIGIN_PORT" "$STRATA_PORT" "$PLAIN_PORT" "$NGINX_PORT" "$VARNISH_PORT" "$PROXY_PORT" "$FLOOR_PORT"; do
     for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/13" >/dev/null && break; sleep 0.1; done
 done
 # Every cache must answer each path right, and from its cache, before anything is measured.
@@ -152,6 +160,7 @@ pids_of() {
     nginx) pgrep -P "$nginx_master" | tr '\n' ' ' ;;
     varnish) pgrep -P "$varnish_pid" | tr '\n' ' ' ;;
     proxy) echo "$proxy_pid" ;;
+    floor) echo "$floor_pid" ;;
     esac
 }
 ticks() {
@@ -224,4 +233,5 @@ echo "machine: $(nproc) cores, $(uname -r); caches, origin and wrk share them"
 hits=("strata:$STRATA_PORT" "plain:$PLAIN_PORT" "nginx:$NGINX_PORT" "varnish:$VARNISH_PORT")
 bench "hits, 13 bytes" "/13" "" "${hits[@]}"
 bench "hits, 100 KiB" "/100k" "" "${hits[@]}"
-bench "misses, 13 bytes, a new URL each" "/13" "$work/miss.lua" "strata:$STRATA_PORT" "proxy:$PROXY_PORT"
+bench "misses, 13 bytes, a new URL each" "/13" "$work/miss.lua" "strata:$STRATA_PORT" "proxy:$PROXY_PORT" \
+    "floor:$FLOOR_PORT"
