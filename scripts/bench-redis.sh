@@ -87,10 +87,13 @@ for test in get set; do
 done
 
 # The floor of any client that gives each command a task awaiting an event loop's answer: no
-# server, no I/O, no parsing (RedisLoad --command floor). Its CPU per command, beside ours.
-for executor in global loops; do
-    floor=$("$load" --command floor --callers 800 --seconds "$SECONDS_PER_RUN" --executor "$executor")
-    awk -v e="$executor" '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
-       printf "floor (800 tasks awaiting an event loop, no server, callers %s): %.0f/s, %.2f us of CPU per call\n",
-           e, v["rps"], v["cpu_s"] / (v["rps"] * v["elapsed_s"]) * 1e6 }' <<<"$floor"
+# server, no I/O, no parsing (RedisLoad --command floor), and the same with a cancellation
+# handler around each wait, as the client has. Its CPU per command, beside ours.
+for kind in floor floor-cancellable; do
+    for executor in global loops; do
+        floor=$("$load" --command "$kind" --callers 800 --seconds "$SECONDS_PER_RUN" --executor "$executor")
+        awk -v k="$kind" -v e="$executor" '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+           printf "%s (800 tasks awaiting an event loop, no server, callers %s): %.0f/s, %.2f us of CPU per call\n",
+               k, e, v["rps"], v["cpu_s"] / (v["rps"] * v["elapsed_s"]) * 1e6 }' <<<"$floor"
+    done
 done

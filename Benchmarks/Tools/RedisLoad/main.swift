@@ -8,7 +8,9 @@
 // `--command floor` talks to no server: each call hands its continuation to a NIO event loop,
 // which resumes the calls queued in one batch per turn, as a connection does with replies.
 // That is the cost of one task awaiting one reply from an event loop, with no I/O and no
-// parsing: no client built that way can go faster on this machine.
+// parsing: no client built that way can go faster on this machine. `--command
+// floor-cancellable` is the same with a cancellation handler around each call, as the client
+// installs around each command it waits for.
 import Foundation
 import Logging
 import NIOCore
@@ -72,7 +74,7 @@ configuration.minConnections = 1
 let client = RedisClient(configuration: configuration, logger: logger)
 let value = ByteBuffer(repeating: UInt8(ascii: "x"), count: size)
 let key: RedisKey = "strata:bench:key"
-if command != "floor" { try await client.set(key, to: value) }
+if !command.hasPrefix("floor") { try await client.set(key, to: value) }
 
 /// The floor: continuations resumed by an event loop in batches, nothing else.
 final class EventLoopEcho: Sendable {
@@ -112,31 +114,48 @@ final class LoopExecutor: TaskExecutor {
         self.eventLoop.execute { job.runSynchronously(on: executor) }
     }
 }
-enum Operation { case get, set, floor }
-let operation: Operation = command == "floor" ? .floor : command == "set" ? .set : .get
+enum Operation { case get, set, floor, floorCancellable }
+let operation: Operation =
+    command == "floor" ? .floor : command == "floor-cancellable" ? .floorCancellable : command == "set" ? .set : .get
 let loopExecutors = MultiThreadedEventLoopGroup.singleton.makeIterator().map { LoopExecutor($0) }
 
-let (total, histogram) = try await withThrowingTaskGroup(of: (Int, Histogram).self) { group in
-    for caller in 0..<callers {
-        let preference: (any TaskExecutor)? = executor == "loops" ? loopExecutors[caller % loopExecutors.count] : nil
-        group.addTask(executorPreference: preference) {
-            var histogram = Histogram()
-            var done = 0
-            let end = NIODeadline.now() + .nanoseconds(Int64(seconds * 1e9))
-            var before = NIODeadline.now()
-            while before < end {
-                switch operation {
-                case .floor: await echo.call()
-                case .set: try await client.set(key, to: value)
-                case .get: _ = try await client.get(key)
-                }
-                // One clock read per call: this call's end is the next one's start.
-                let after = NIODeadline.now()
-                histogram.record((after - before).nanoseconds)
-                before = after
-                done += 1
+/// One caller: `seconds` of back-to-back commands, each one's latency recorded.
+@Sendable func caller() async throws -> (Int, Histogram) {
+    var histogram = Histogram()
+    var done = 0
+    let end = NIODeadline.now() + .nanoseconds(Int64(seconds * 1e9))
+    var before = NIODeadline.now()
+    while before < end {
+        switch operation {
+        case .floor: await echo.call()
+        case .floorCancellable:
+            await withTaskCancellationHandler {
+                await echo.call()
+            } onCancel: {
             }
-            return (done, histogram)
+        case .set: try await client.set(key, to: value)
+        case .get: _ = try await client.get(key)
+        }
+        // One clock read per call: this call's end is the next one's start.
+        let after = NIODeadline.now()
+        histogram.record((after - before).nanoseconds)
+        before = after
+        done += 1
+    }
+    return (done, histogram)
+}
+
+let (total, histogram) = try await withThrowingTaskGroup(of: (Int, Histogram).self) { group in
+    for index in 0..<callers {
+        if executor == "loops" {
+            group.addTask(executorPreference: loopExecutors[index % loopExecutors.count]) { try await caller() }
+        } else {
+            // No `executorPreference:` argument at all, as an application's plain `Task`: with
+            // `executorPreference: nil` the runtime took each task's status-record lock on every
+            // enqueue (7 % of the samples in perf, `withStatusRecordLock` in
+            // `getPreferredTaskExecutor`), and the per-command cancellation handler made that
+            // lock contended.
+            group.addTask { try await caller() }
         }
     }
     var total = 0

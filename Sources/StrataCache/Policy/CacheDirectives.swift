@@ -145,10 +145,11 @@ enum DirectiveElement {
     static func value(of element: Substring) -> Substring? {
         guard let equals = element.utf8.firstIndex(of: UInt8(ascii: "=")) else { return nil }
         var value = element[element.utf8.index(after: equals)...].trimmingOWS()
-        if value.first == "\"" {
-            value = value.dropFirst()
-            if value.last == "\"" { value = value.dropLast() }
-            if value.contains("\\") {
+        // Bytes, not characters: no grapheme breaking on the hot path.
+        if value.utf8.first == UInt8(ascii: "\"") {
+            value = value[value.utf8.index(after: value.utf8.startIndex)...]
+            if value.utf8.last == UInt8(ascii: "\"") { value = value[..<value.utf8.index(before: value.utf8.endIndex)] }
+            if value.utf8.contains(UInt8(ascii: "\\")) {
                 var unescaped = ""
                 var escaped = false
                 for character in value {
