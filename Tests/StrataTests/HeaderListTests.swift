@@ -34,6 +34,18 @@ import Testing
         #expect(!fields.containsListElement("no-store", in: .cacheControl))
     }
 
+    @Test func combinedValueReadsAsTheSubscriptDoes() {
+        var fields: HTTPFields = [.eTag: "\"v1\"", .age: "5"]
+        fields.append(HTTPField(name: .age, value: "7"))
+        #expect(fields.combinedValue(.eTag) == "\"v1\"")
+        #expect(fields.combinedValue(.age) == "5, 7")
+        #expect(fields.combinedValue(.age) == fields[.age])
+        #expect(fields.combinedValue(.expires) == nil)
+        #expect(fields.lineCount(.age) == 2)
+        #expect(fields.lineCount(.eTag) == 1)
+        #expect(fields.lineCount(.expires) == 0)
+    }
+
     @Test func appendDoesNotDuplicateDirectiveNames() {
         var fields: HTTPFields = [.cacheControl: "max-age=60"]
         fields.appendListElement("max-age=30", to: .cacheControl)

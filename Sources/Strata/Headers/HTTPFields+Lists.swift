@@ -24,6 +24,33 @@ extension HTTPFields {
         }
     }
 
+    /// The value of the field `name` as the `subscript(_:)` getter reads it: one line as it
+    /// is, several lines joined with `", "`, `nil` when absent. Not for `Cookie`, whose lines
+    /// join with `"; "`.
+    ///
+    /// The hot-path form of the getter, which joins through a lazy sequence not specialised
+    /// outside swift-http-types: a generic metadata lookup and a new string on every read that
+    /// finds the field (about 3 µs of a cache miss in perf). This one pass returns the line's
+    /// own string.
+    ///
+    /// ```swift
+    /// fields.combinedValue(.eTag)  // "\"v1\""
+    /// ```
+    public func combinedValue(_ name: HTTPField.Name) -> String? {
+        var value: String?
+        for field in self where field.name == name {
+            if let earlier = value { value = earlier + ", " + field.value } else { value = field.value }
+        }
+        return value
+    }
+
+    /// How many field lines named `name` there are.
+    public func lineCount(_ name: HTTPField.Name) -> Int {
+        var count = 0
+        for field in self where field.name == name { count += 1 }
+        return count
+    }
+
     /// Whether the list field `name` has an element equal to `element`, ignoring case (the part
     /// before any `=` or `;` is compared, so `max-age` finds `max-age=60`).
     public func containsListElement(_ element: String, in name: HTTPField.Name) -> Bool {
