@@ -156,6 +156,19 @@ import Testing
         #expect(directives.staleWhileRevalidate == 2_147_483_648)
     }
 
+    @Test func malformedQuotedDirectiveValuesParseWithoutLosingTheDirective() {
+        // An escaped character inside quotes, an unterminated quote, and a lone quote.
+        let escaped = CacheDirectives([.cacheControl: "private=\"Set-Cookie, X-\\A\", max-age=5"])
+        #expect(escaped.privateFields == ["set-cookie", "x-a"])
+        #expect(escaped.maxAge == 5)
+        let unterminated = CacheDirectives([.cacheControl: "no-cache=\"X-B"])
+        #expect(unterminated.noCacheFields == ["x-b"])
+        #expect(unterminated.noCache == false)
+        let lone = CacheDirectives([.cacheControl: "no-cache=\""])
+        #expect(lone.noCache == true)
+        #expect(lone.noCacheFields.isEmpty)
+    }
+
     @Test func acceptEncodingIsNormalisedToFewSpellings() {
         func normalised(_ value: String, _ normalization: AcceptEncodingNormalization = .accepted()) -> String? {
             var fields: HTTPFields = [.acceptEncoding: value]
