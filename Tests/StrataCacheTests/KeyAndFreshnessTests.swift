@@ -91,6 +91,38 @@ import Testing
         #expect(try await cache.get().cacheStatus.hasPrefix("Strata; fwd=stale"))
     }
 
+    /// A hit's `Age` and `Cache-Status` are kept per entry for the second they were made in:
+    /// they must follow the clock, and a second cache sharing the store must send its own name.
+    @Test func hitsAfterTheClockMovedOrFromAnotherCacheSendTheirOwnAgeAndStatus() async throws {
+        let clock = ManualClock()
+        let store = MemoryCacheStore(clock: clock)
+        let cache = try CacheHarness(clock: clock, store: store) { _, _ in
+            reply(.ok, [.cacheControl: "max-age=60", .eTag: "\"v\""], clock: clock)
+        }
+        let other = try CacheHarness({ $0.name = "Edge" }, clock: clock, store: store) { _, _ in
+            reply(.ok, [.cacheControl: "max-age=60"], clock: clock)
+        }
+        _ = try await cache.get()
+        for _ in 0..<2 {
+            let hit = try await cache.get()
+            #expect(hit.headerFields[.age] == "0")
+            #expect(hit.cacheStatus == "Strata; hit; ttl=60")
+        }
+        cache.advance(7)
+        let later = try await cache.get()
+        #expect(later.headerFields[.age] == "7")
+        #expect(later.cacheStatus == "Strata; hit; ttl=53")
+        #expect(later.headerFields[values: .age].count == 1, "one Age, not one per hit")
+        let fromOther = try await other.get()
+        #expect(fromOther.headerFields[.cacheStatus] == "Edge; hit; ttl=53")
+        #expect(other.origin.count == 0, "the other cache answered from the shared store")
+        #expect(try await cache.get().cacheStatus == "Strata; hit; ttl=53")
+        // A conditional hit is still answered 304 from the kept fields.
+        let conditional = try await cache.get("/", [.ifNoneMatch: "\"v\""])
+        #expect(conditional.status == .notModified)
+        #expect(conditional.headerFields[.age] == "7")
+    }
+
     @Test func anApparentAgeFromAnOldDateCounts() async throws {
         let clock = ManualClock()
         let cache = try CacheHarness(clock: clock) { _, _ in

@@ -312,10 +312,17 @@ public final class HTTPCache: Sendable {
     )
         -> ServerResponse
     {
-        var fields = (entry.freshness ?? self.policy.freshness(of: entry)).answerFields
-        // Stored fields never hold Age or this cache's Cache-Status: append, without a lookup.
-        fields.append(HTTPField(name: .age, value: String(age)))
-        fields.append(HTTPField(name: .cacheStatus, value: status.render(name: self.configuration.name)))
+        let freshness = entry.freshness ?? self.policy.freshness(of: entry)
+        let fields: HTTPFields
+        if status.isPlainHit, let ttl = status.ttl {
+            fields = freshness.hitFields(age: age, ttl: ttl, cacheName: self.configuration.name)
+        } else {
+            var built = freshness.answerFields
+            // Stored fields never hold Age or this cache's Cache-Status: append, without a lookup.
+            built.append(HTTPField(name: .age, value: String(age)))
+            built.append(HTTPField(name: .cacheStatus, value: status.render(name: self.configuration.name)))
+            fields = built
+        }
         if (200..<300).contains(entry.status.code), Conditionals.notModified(request.head.headerFields, stored: fields)
         {
             return ServerResponse(status: .notModified, headerFields: Conditionals.notModifiedFields(fields))

@@ -21,6 +21,12 @@ struct CacheStatus: Sendable {
         return status
     }
 
+    /// `hit` and a `ttl`, nothing else: what ``hit(ttl:)`` makes.
+    var isPlainHit: Bool {
+        self.hit && self.ttl != nil && self.forward == nil && self.forwardStatus == nil && !self.stored
+            && !self.collapsed && self.detail == nil
+    }
+
     static func forwarded(_ forward: Forward) -> CacheStatus {
         var status = CacheStatus()
         status.forward = forward

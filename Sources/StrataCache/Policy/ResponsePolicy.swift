@@ -1,5 +1,6 @@
 import HTTPTypes
 import Strata
+import Synchronization
 
 /// The RFC 9111 rules that turn a response into a stored entry and a stored entry into an
 /// answer: what may be stored (§3), how long it is fresh (§4.2.1, §4.2.2), its age (§4.2.3),
@@ -220,12 +221,50 @@ struct ResponsePolicy: Sendable {
 
 /// What a stored response's fields say, parsed once: its directives, freshness lifetime, `Date`,
 /// `Vary` names, and the fields an answer from it carries.
-struct Freshness: Sendable {
+///
+/// A class: entries are copied on every lookup, and this is one reference to retain rather
+/// than each of its fields.
+final class Freshness: Sendable {
     let directives: CacheDirectives
     let lifetime: Int
     let dateValue: Int64
     let varyNames: [String]
     let answerFields: HTTPFields
+    /// The fields of the last hit answered from this entry (see ``hitFields(age:ttl:cacheName:)``).
+    private let lastHit = Mutex<HitFields?>(nil)
+
+    private struct HitFields {
+        let age: Int
+        let ttl: Int
+        let cacheName: String
+        let fields: HTTPFields
+    }
+
+    init(directives: CacheDirectives, lifetime: Int, dateValue: Int64, varyNames: [String], answerFields: HTTPFields) {
+        self.directives = directives
+        self.lifetime = lifetime
+        self.dateValue = dateValue
+        self.varyNames = varyNames
+        self.answerFields = answerFields
+    }
+
+    /// The fields of a hit's answer: the stored ones, `Age` and `Cache-Status: <name>; hit;
+    /// ttl=<ttl>`. Ages and freshness count whole seconds, so every hit on an entry within one
+    /// second answers the same fields: the last ones are kept and shared (no copy of the stored
+    /// fields, no new field values, per hit).
+    func hitFields(age: Int, ttl: Int, cacheName: String) -> HTTPFields {
+        let kept = self.lastHit.withLock { last -> HTTPFields? in
+            guard let last, last.age == age, last.ttl == ttl, last.cacheName == cacheName else { return nil }
+            return last.fields
+        }
+        if let kept { return kept }
+        var fields = self.answerFields
+        // Stored fields never hold Age or this cache's Cache-Status: append, without a lookup.
+        fields.append(HTTPField(name: .age, value: String(age)))
+        fields.append(HTTPField(name: .cacheStatus, value: CacheStatus.hit(ttl: ttl).render(name: cacheName)))
+        self.lastHit.withLock { $0 = HitFields(age: age, ttl: ttl, cacheName: cacheName, fields: fields) }
+        return fields
+    }
 }
 
 /// The request directives, with `Pragma: no-cache` standing for `Cache-Control: no-cache` when
