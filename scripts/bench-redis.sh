@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # StrataRedis against Debian's redis-benchmark (C, hiredis-class) on the same redis-server,
 # GET and SET of 64-byte values, side by side in one run:
-#   (a) 50 concurrent callers, each waiting for its reply   vs  redis-benchmark -c 50
+#   (a) 50 concurrent callers, each waiting for its reply, with automatic pipelining off
+#       (one command at a time on each of 50 connections)   vs  redis-benchmark -c 50
+#   (a') the same 50 callers, automatically pipelined       vs  redis-benchmark -c 50
 #   (b) 800 concurrent callers, automatically pipelined      vs  redis-benchmark -c 50 -P 16
 #   (b') the same 800 callers running on the NIO event loops, as the handlers of a Strata (or
 #        any NIO) server run: each command goes to a connection on its caller's loop
@@ -41,10 +43,10 @@ run_peer() { # test pipeline
     awk -v b="$before" -v a="$after" '{printf "%s %s %.2f %.2f\n", $1, $2, $3 + $4, a - b}' <<<"$line"
 }
 
-run_ours() { # command callers executor
+run_ours() { # command callers executor [RedisLoad options...]
     local before after out
     before=$(server_cpu)
-    out=$("$load" --url "$url" --command "$1" --callers "$2" --seconds "$SECONDS_PER_RUN" --size 64 --executor "$3")
+    out=$("$load" --url "$url" --command "$1" --callers "$2" --seconds "$SECONDS_PER_RUN" --size 64 --executor "$3" "${@:4}")
     after=$(server_cpu)
     awk -v b="$before" -v a="$after" '{
         for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
@@ -55,13 +57,14 @@ echo "machine: $(nproc) cores, noisy VM; redis-server $(redis-server --version |
 printf '%-28s %10s %10s %8s %10s %10s %8s %8s\n' row ours_rps peer_rps ratio ours_p99 peer_p99 ours_cpu srv_cpu
 results=()
 for test in get set; do
-    for mode in plain pipelined loops; do
-        executor=global
-        if [ $mode = plain ]; then callers=50 pipeline=1; else callers=800 pipeline=16; fi
+    for mode in unpipelined plain pipelined loops; do
+        executor=global extra=()
+        if [ $mode = plain ] || [ $mode = unpipelined ]; then callers=50 pipeline=1; else callers=800 pipeline=16; fi
+        if [ $mode = unpipelined ]; then extra=(--pipeline-depth 1 --connections 50); fi
         if [ $mode = loops ]; then executor=loops; fi
         ours=() peer=()
         for run in $(seq "$RUNS"); do
-            o=$(run_ours "$test" "$callers" "$executor")
+            o=$(run_ours "$test" "$callers" "$executor" "${extra[@]}")
             p=$(run_peer "$test" "$pipeline")
             echo "  run $run $test $mode: ours rps/p99/client_cpu/server_cpu: $o | redis-benchmark: $p"
             ours+=("$o")
@@ -74,16 +77,18 @@ for test in get set; do
         ours_cpu=$(printf '%s\n' "${ours[@]}" | awk '{print $3}' | median)
         srv_cpu=$(printf '%s\n' "${ours[@]}" | awk '{print $4}' | median)
         ratio=$(awk -v a="$ours_rps" -v b="$peer_rps" 'BEGIN {printf "%.3f", a / b}')
-        row="$test c=$callers${executor/global/} vs -c50 -P$pipeline"
+        row="$test c=$callers${executor/global/}${extra:+ unpiped} vs -c50 -P$pipeline"
         printf '%-28s %10.0f %10.0f %8s %10s %10s %8s %8s\n' "$row" "$ours_rps" "$peer_rps" "$ratio" \
             "$ours_p99" "$peer_p99" "$ours_cpu" "$srv_cpu"
         results+=("$test $mode $ours_rps")
     done
 done
+# The issue's "(b) at least 5 x (a)": 800 pipelined callers over 50 unpipelined ones, from the
+# global executor and from the loops; and over 50 automatically pipelined callers.
 for test in get set; do
-    plain=$(printf '%s\n' "${results[@]}" | awk -v t="$test" '$1 == t && $2 == "plain" {print $3}')
-    piped=$(printf '%s\n' "${results[@]}" | awk -v t="$test" '$1 == t && $2 == "pipelined" {print $3}')
-    awk -v t="$test" -v a="$piped" -v b="$plain" 'BEGIN {printf "%s: pipelined / plain = %.2fx\n", t, a / b}'
+    rate() { printf '%s\n' "${results[@]}" | awk -v t="$test" -v m="$1" '$1 == t && $2 == m {print $3}'; }
+    awk -v t="$test" -v u="$(rate unpipelined)" -v p="$(rate plain)" -v g="$(rate pipelined)" -v l="$(rate loops)" \
+        'BEGIN {printf "%s: pipelined / unpipelined = %.2fx (global), %.2fx (loops); pipelined / plain = %.2fx\n", t, g / u, l / u, g / p}'
 done
 
 # The floor of any client that gives each command a task awaiting an event loop's answer: no

@@ -3,7 +3,10 @@
 // percentiles and this process's CPU time.
 //
 //   RedisLoad --url redis://127.0.0.1:6379 --callers 50 --seconds 10 --command get --size 64
-//             [--connections 8]
+//             [--connections 8] [--pipeline-depth 4096]
+//
+// `--pipeline-depth 1 --connections 50` turns automatic pipelining off: each connection
+// carries one command at a time, as each of `redis-benchmark -c 50`'s connections does.
 //
 // `--command floor` talks to no server: each call hands its continuation to a NIO event loop,
 // which resumes the calls queued in one batch per turn, as a connection does with replies.
@@ -62,6 +65,9 @@ let seconds = Double(option("--seconds", "10")) ?? 10
 let command = option("--command", "get")
 let size = Int(option("--size", "64")) ?? 64
 let connections = Int(option("--connections", "8")) ?? 8
+/// Unanswered commands per connection (`RedisConfiguration.maxPipelinedCommands`); 1 = no
+/// pipelining.
+let pipelineDepth = Int(option("--pipeline-depth", "4096")) ?? 4096
 /// `global` (the default): callers are plain tasks. `loops`: each caller runs on one of the
 /// NIO event loops, as a handler of a Strata server (or any NIO server) does.
 let executor = option("--executor", "global")
@@ -71,6 +77,8 @@ logger.logLevel = .error
 var configuration = try RedisConfiguration(url: url)
 configuration.maxConnections = connections
 configuration.minConnections = 1
+configuration.maxPipelinedCommands = pipelineDepth
+configuration.pipelineDepthToGrow = min(configuration.pipelineDepthToGrow, pipelineDepth)
 let client = RedisClient(configuration: configuration, logger: logger)
 let value = ByteBuffer(repeating: UInt8(ascii: "x"), count: size)
 let key: RedisKey = "strata:bench:key"

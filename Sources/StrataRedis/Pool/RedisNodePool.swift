@@ -133,6 +133,9 @@ final class RedisNodePool: Sendable {
                     local = connection
                     localLoad = load
                 }
+                // Nothing beats an idle connection the caller would take anyway: with many
+                // shallow connections (no pipelining) the scan stops at the first one.
+                if load == 0, callerLoop == nil || local === connection { break }
             }
             if let local, localLoad < depthToGrow { return .use(local) }
             // One connection carries the pipeline until it is this deep: bigger batches cost
