@@ -37,6 +37,48 @@ import Testing
         #expect(second.contentLength == 10_000)
     }
 
+    /// A transform inside the cache that changes the head before the first body byte (as
+    /// compression taking back its `Content-Encoding`): the stored copy follows, and its
+    /// freshness is derived from the fields as changed, not as they were before the body.
+    @Test func aHeadChangedWhileTheBodyStreamsIsWhatIsStored() async throws {
+        let cache = try CacheHarness { _, _ in
+            ServerResponse(
+                status: .ok, headerFields: [.cacheControl: "max-age=60", .xTest: "before"],
+                body: ResponseBody { writer in
+                    let changed = writer.updateHeaderFields { fields in
+                        fields[.cacheControl] = "max-age=10"
+                        fields[.xTest] = "after"
+                    }
+                    #expect(changed)
+                    try await writer.write(ByteBuffer(string: "streamed"))
+                })
+        }
+        let first = try await cache.get()
+        #expect(first.headerFields[.xTest] == "after")
+        let hit = try await cache.get()
+        #expect(hit.cacheStatus == "Strata; hit; ttl=10")
+        #expect(hit.headerFields[.xTest] == "after")
+        #expect(String(buffer: hit.body) == "streamed")
+        cache.advance(20)
+        #expect(try await cache.get().cacheStatus.hasPrefix("Strata; fwd=stale"), "stale after the changed max-age")
+        #expect(cache.origin.count == 2)
+    }
+
+    /// Unchanged fields: the entry prepared before the body streamed is stored as it is.
+    @Test func aStreamedResponseKeepsTheFreshnessDerivedBeforeItsBody() async throws {
+        let cache = try CacheHarness { _, _ in
+            self.streamed(3, fields: [.cacheControl: "max-age=60", .eTag: "\"s\"", .cacheTag: "a, b"])
+        }
+        _ = try await cache.get()
+        cache.advance(15)
+        let hit = try await cache.get()
+        #expect(hit.cacheStatus == "Strata; hit; ttl=45")
+        #expect(hit.headerFields[.age] == "15")
+        #expect(hit.headerFields[.cacheTag] == nil, "tag fields are not sent by default")
+        #expect(try await cache.get("/", [.ifNoneMatch: "\"s\""]).status == .notModified)
+        #expect(try await cache.cache.purge(tag: "b") == 1, "the tags were kept with the entry")
+    }
+
     @Test func aResponseOverTheEntryCapPassesThroughAndIsNotStored() async throws {
         let cache = try CacheHarness({ $0.maximumEntrySize = 4_096 }) { _, _ in
             self.streamed(10, fields: [.cacheControl: "max-age=60"])

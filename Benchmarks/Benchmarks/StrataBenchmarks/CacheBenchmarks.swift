@@ -50,6 +50,29 @@ func cacheBenchmarks() {
         }
     }
 
+    // As a reverse proxy answers: a streamed body, stored by the tee as it goes to the client.
+    let streamingOrigin = ClosureResponder<BasicContext> { _, _ in
+        ServerResponse(
+            status: .ok, headerFields: originFields,
+            body: ResponseBody(contentLength: body.readableBytes) { writer in try await writer.write(body) })
+    }
+    Benchmark("Cache: streamed miss stored through the tee", configuration: configuration) { benchmark in
+        let cache = try HTTPCache(store: MemoryCacheStore(maximumBytes: 1 << 30))
+        let responder = cache.responder(origin: streamingOrigin)
+        var heads: [HTTPRequest] = []
+        for index in benchmark.scaledIterations {
+            var head = request
+            head.path = "/products/\(index)"
+            heads.append(head)
+        }
+        benchmark.startMeasurement()
+        for head in heads {
+            let response = try await responder.respond(to: ServerRequest(head: head), context: context)
+            var sink: any ResponseBodyWriter = BenchmarkSink()
+            try await response.body.write(to: &sink)
+        }
+    }
+
     Benchmark("Cache: miss stored in the memory store", configuration: configuration) { benchmark in
         let cache = try HTTPCache(store: MemoryCacheStore(maximumBytes: 1 << 30))
         let responder = cache.responder(origin: origin)
@@ -64,4 +87,10 @@ func cacheBenchmarks() {
             blackHole(try await responder.respond(to: ServerRequest(head: head), context: context))
         }
     }
+}
+
+/// Takes a body and keeps nothing: the client side of a streamed miss.
+struct BenchmarkSink: ResponseBodyWriter {
+    func write(_ buffer: ByteBuffer) async throws { blackHole(buffer) }
+    func finish(trailers: HTTPFields?) async throws {}
 }

@@ -18,6 +18,8 @@ struct CacheTeeWriter: ResponseBodyWriter {
     /// The error writing to the client, once it failed.
     private(set) var clientError: (any Error)?
     private(set) var finished = false
+    /// Whether a transform changed the fields after the entry was prepared from them.
+    private(set) var fieldsChanged = false
 
     init(parent: any ResponseBodyWriter, entry: CachedResponse, limit: Int, expectedLength: Int?) {
         self.parent = parent
@@ -81,6 +83,7 @@ struct CacheTeeWriter: ResponseBodyWriter {
     mutating func updateHeaderFields(_ update: (inout HTTPFields) -> Void) -> Bool {
         guard self.parent.updateHeaderFields(update) else { return false }
         update(&self.entry.headerFields)
+        self.fieldsChanged = true
         return true
     }
 }

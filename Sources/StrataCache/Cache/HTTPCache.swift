@@ -652,8 +652,10 @@ public final class HTTPCache: Sendable {
             try await tee.finish(trailers: nil)
             var stored = false
             if let complete = tee.completedEntry, expectedLength == nil || expectedLength == complete.bodyLength {
-                // A transform inside may have changed the fields while the body streamed.
-                stored = await self.write(self.prepared(complete), key: key, logger: logger)
+                // The entry was prepared from its fields before the body streamed; only a
+                // transform inside that changed them since makes it derive its freshness again.
+                let ready = tee.fieldsChanged ? self.prepared(complete) : complete
+                stored = await self.write(ready, key: key, logger: logger)
             }
             flight?.finish(stored ? .stored : .notStored)
             if let clientError = tee.clientError { throw clientError }

@@ -193,6 +193,7 @@ struct ResponsePolicy: Sendable {
 
     /// The tags of a response: `Cache-Tag` (comma-separated) and `Surrogate-Key` (space-separated).
     static func tags(_ fields: HTTPFields) -> [String] {
+        guard fields.contains(.cacheTag) || fields.contains(.surrogateKey) else { return [] }
         var tags: [String] = fields.listElements(.cacheTag).map(String.init)
         for line in fields[values: .surrogateKey] {
             for tag in line.split(whereSeparator: { $0 == " " || $0 == "\t" }) { tags.append(String(tag)) }
