@@ -49,6 +49,20 @@ import Testing
             CacheKey.primary(
                 for: HTTPRequest(method: .get, scheme: "http", authority: "shop.example:8080", path: "/q?A"))
                 == "GET http://shop.example:8080/q?A")
+        // Only the scheme's own default port goes; a host in any case, or with non-ASCII
+        // letters (lower-cased by Unicode's rules), gives one key.
+        let keys: [(String, String?, String)] = [
+            ("HTTP", "WWW.Example.com:80", "GET http://www.example.com/p"),
+            ("https", "example.com:80", "GET https://example.com:80/p"),
+            ("http", "example.com:443", "GET http://example.com:443/p"),
+            ("http", "example.com:8080", "GET http://example.com:8080/p"),
+            ("http", nil, "GET http:///p"),
+            ("http", "B\u{DC}CHER.example", "GET http://b\u{FC}cher.example/p"),
+        ]
+        for (scheme, authority, expected) in keys {
+            let head = HTTPRequest(method: .get, scheme: scheme, authority: authority, path: "/p")
+            #expect(CacheKey.primary(for: head) == expected, "\(scheme) \(authority ?? "nil")")
+        }
     }
 
     @Test func sharedMaxAgeWinsOverMaxAgeAndExpires() async throws {

@@ -10,15 +10,61 @@ public enum CacheKey {
     /// percent-encodings normalised (RFC 3986 §6.2.2): hex digits upper-cased, unreserved
     /// characters decoded. The query's order is kept: `?a=1&b=2` and `?b=2&a=1` may differ.
     public static func primary(for request: HTTPRequest) -> String {
-        let scheme = Self.lowercased(request.scheme ?? "http")
+        let scheme = request.scheme ?? "http"
+        let authority = request.authority ?? ""
         let target = Self.normalisedTarget(request.path ?? "/")
-        var authority = request.authority.map(Self.lowercased)
+        // Written byte by byte into the key's own storage: one allocation, and the scheme and
+        // host lower-cased on the way. A non-ASCII scheme or host (no valid request has one)
+        // takes the general path below.
+        var ascii = true
+        let capacity = 7 + scheme.utf8.count + authority.utf8.count + target.utf8.count
+        let key = String(unsafeUninitializedCapacity: capacity) { bytes in
+            // Plain loops over one index: nested functions here made the compiler box their
+            // captures (one more allocation per key).
+            var count = 0
+            for byte in "GET ".utf8 {
+                bytes[count] = byte
+                count += 1
+            }
+            let schemeStart = count
+            for byte in scheme.utf8 {
+                if byte >= 0x80 { ascii = false }
+                bytes[count] = byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte
+                count += 1
+            }
+            let lowerScheme = UnsafeBufferPointer(rebasing: bytes[schemeStart..<count])
+            let defaultPort =
+                lowerScheme.elementsEqual("http".utf8) ? ":80" : lowerScheme.elementsEqual("https".utf8) ? ":443" : ""
+            for byte in "://".utf8 {
+                bytes[count] = byte
+                count += 1
+            }
+            var hostBytes = authority.utf8.count
+            if !defaultPort.isEmpty, authority.utf8.suffix(defaultPort.utf8.count).elementsEqual(defaultPort.utf8) {
+                hostBytes -= defaultPort.utf8.count
+            }
+            for byte in authority.utf8.prefix(hostBytes) {
+                if byte >= 0x80 { ascii = false }
+                bytes[count] = byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte
+                count += 1
+            }
+            for byte in target.utf8 {
+                bytes[count] = byte
+                count += 1
+            }
+            return count
+        }
+        return ascii ? key : Self.primaryWithUnicodeCase(scheme: scheme, authority: request.authority, target: target)
+    }
+
+    /// The primary key when the scheme or host has non-ASCII bytes: lower-cased by Unicode's
+    /// rules, as `String.lowercased()` does.
+    private static func primaryWithUnicodeCase(scheme: String, authority: String?, target: String) -> String {
+        let scheme = Self.lowercased(scheme)
+        var authority = authority.map(Self.lowercased)
         if scheme == "http", authority?.hasSuffix(":80") == true { authority?.removeLast(3) }
         if scheme == "https", authority?.hasSuffix(":443") == true { authority?.removeLast(4) }
-        // Appended piece by piece into one allocation: no intermediate strings.
-        var key = ""
-        key.reserveCapacity(7 + scheme.utf8.count + (authority?.utf8.count ?? 0) + target.utf8.count)
-        key.append("GET ")
+        var key = "GET "
         key.append(scheme)
         key.append("://")
         if let authority { key.append(authority) }
