@@ -97,10 +97,15 @@ public struct CachedResponse: Sendable {
     }
 
     /// About how many bytes the entry takes in memory: the body, and what a stored response's
-    /// fields and bookkeeping were measured to take (about 1.7 KiB for nginx's eight fields).
+    /// fields and bookkeeping were measured to take (about 1.7 KiB for nginx's eight fields),
+    /// plus the answer fields of its last hit, which the entry keeps for the hits of the same
+    /// second (estimated from their layout: a 64-byte slot per field, and `Age` and
+    /// `Cache-Status` with their values).
     public var approximateSize: Int {
-        var size = 640 + self.bodyLength + self.variantKey.utf8.count
-        for field in self.headerFields { size += 2 * (field.name.rawName.utf8.count + field.value.utf8.count) + 96 }
+        var size = 640 + 256 + self.bodyLength + self.variantKey.utf8.count
+        for field in self.headerFields {
+            size += 2 * (field.name.rawName.utf8.count + field.value.utf8.count) + 96 + 64
+        }
         for tag in self.tags { size += tag.utf8.count + 48 }
         return size
     }
