@@ -50,43 +50,38 @@ func cacheBenchmarks() {
         }
     }
 
+    /// Misses, each for a URL not stored yet, stored in a memory store that never fills;
+    /// `take` is what the client does with each response.
+    func missBenchmark(
+        _ name: String, origin: ClosureResponder<BasicContext>,
+        take: @escaping @Sendable (ServerResponse) async throws -> Void
+    ) {
+        Benchmark(name, configuration: configuration) { benchmark in
+            let cache = try HTTPCache(store: MemoryCacheStore(maximumBytes: 1 << 30))
+            let responder = cache.responder(origin: origin)
+            let heads = benchmark.scaledIterations.map { index in
+                var head = request
+                head.path = "/products/\(index)"
+                return head
+            }
+            benchmark.startMeasurement()
+            for head in heads {
+                try await take(try await responder.respond(to: ServerRequest(head: head), context: context))
+            }
+        }
+    }
+
     // As a reverse proxy answers: a streamed body, stored by the tee as it goes to the client.
     let streamingOrigin = ClosureResponder<BasicContext> { _, _ in
         ServerResponse(
             status: .ok, headerFields: originFields,
             body: ResponseBody(contentLength: body.readableBytes) { writer in try await writer.write(body) })
     }
-    Benchmark("Cache: streamed miss stored through the tee", configuration: configuration) { benchmark in
-        let cache = try HTTPCache(store: MemoryCacheStore(maximumBytes: 1 << 30))
-        let responder = cache.responder(origin: streamingOrigin)
-        var heads: [HTTPRequest] = []
-        for index in benchmark.scaledIterations {
-            var head = request
-            head.path = "/products/\(index)"
-            heads.append(head)
-        }
-        benchmark.startMeasurement()
-        for head in heads {
-            let response = try await responder.respond(to: ServerRequest(head: head), context: context)
-            var sink: any ResponseBodyWriter = BenchmarkSink()
-            try await response.body.write(to: &sink)
-        }
+    missBenchmark("Cache: streamed miss stored through the tee", origin: streamingOrigin) { response in
+        var sink: any ResponseBodyWriter = BenchmarkSink()
+        try await response.body.write(to: &sink)
     }
-
-    Benchmark("Cache: miss stored in the memory store", configuration: configuration) { benchmark in
-        let cache = try HTTPCache(store: MemoryCacheStore(maximumBytes: 1 << 30))
-        let responder = cache.responder(origin: origin)
-        var heads: [HTTPRequest] = []
-        for index in benchmark.scaledIterations {
-            var head = request
-            head.path = "/products/\(index)"
-            heads.append(head)
-        }
-        benchmark.startMeasurement()
-        for head in heads {
-            blackHole(try await responder.respond(to: ServerRequest(head: head), context: context))
-        }
-    }
+    missBenchmark("Cache: miss stored in the memory store", origin: origin) { response in blackHole(response) }
 }
 
 /// Takes a body and keeps nothing: the client side of a streamed miss.
