@@ -184,13 +184,16 @@ public final class HTTPCache: Sendable {
                 "cache store lookup failed; asking the origin", metadata: ["key": "\(key)", "error": "\(error)"])
             storeWorks = false
         }
-        guard let entry = self.select(variants, for: request.head.headerFields) else {
+        guard var entry = self.select(variants, for: request.head.headerFields) else {
             if directives.onlyIfCached { return .answer(self.onlyIfCachedMiss()) }
             let forward: CacheStatus.Forward = variants.isEmpty ? .uriMiss : .varyMiss
             return .fetch(request, key: key, status: .forwarded(forward), directives: directives, collapse: storeWorks)
         }
 
         let (freshness, age, ttl) = self.state(of: entry)
+        // A store outside the process returns entries without what their fields say: keep it
+        // derived once for the rest of the request (the answer, a validation, stale rules).
+        if entry.freshness == nil { entry.freshness = freshness }
         let stored = freshness.directives
         let acceptable =
             directives.maxAge.map { age <= $0 } ?? true && directives.minFresh.map { ttl >= $0 } ?? true
@@ -380,9 +383,10 @@ public final class HTTPCache: Sendable {
     /// A collapsed request's answer from what its leader stored, if it matches and is fresh.
     private func answerCollapsed(_ request: ServerRequest, key: String, status: CacheStatus) async -> ServerResponse? {
         guard let variants = try? await self.store.variants(for: key),
-            let entry = self.select(variants, for: request.head.headerFields)
+            var entry = self.select(variants, for: request.head.headerFields)
         else { return nil }
         let (freshness, age, ttl) = self.state(of: entry)
+        if entry.freshness == nil { entry.freshness = freshness }
         guard !freshness.directives.noCache, ttl > 0 else { return nil }
         var status = status
         status.collapsed = true
