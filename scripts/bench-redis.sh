@@ -7,6 +7,8 @@
 #   (b) 800 concurrent callers, automatically pipelined      vs  redis-benchmark -c 50 -P 16
 #   (b') the same 800 callers running on the NIO event loops, as the handlers of a Strata (or
 #        any NIO) server run: each command goes to a connection on its caller's loop
+# Beside (b) and (b'), the least pipelining client there can be, with the same callers
+# (`RedisLoad --command floor-get`): the ceiling of any Swift client whose callers are tasks.
 # Each row is the median of RUNS alternating runs of SECONDS seconds; the CPU seconds of the
 # client and of redis-server are printed per run to show where the time goes.
 #   RUNS=3 SECONDS_PER_RUN=8 scripts/bench-redis.sh
@@ -62,13 +64,20 @@ for test in get set; do
         if [ $mode = plain ] || [ $mode = unpipelined ]; then callers=50 pipeline=1; else callers=800 pipeline=16; fi
         if [ $mode = unpipelined ]; then extra=(--pipeline-depth 1 --connections 50); fi
         if [ $mode = loops ]; then executor=loops; fi
-        ours=() peer=()
+        ours=() peer=() minimal=()
         for run in $(seq "$RUNS"); do
             o=$(run_ours "$test" "$callers" "$executor" "${extra[@]}")
             p=$(run_peer "$test" "$pipeline")
             echo "  run $run $test $mode: ours rps/p99/client_cpu/server_cpu: $o | redis-benchmark: $p"
             ours+=("$o")
             peer+=("$p")
+            # The 800-caller rows also run the least pipelining client there can be with the
+            # same callers (RedisLoad --command floor-get/floor-set, see its header).
+            if [ $mode = pipelined ] || [ $mode = loops ]; then
+                m=$(run_ours "floor-$test" "$callers" "$executor")
+                echo "  run $run $test $mode: minimal client rps/p99/client_cpu/server_cpu: $m"
+                minimal+=("$m")
+            fi
         done
         ours_rps=$(printf '%s\n' "${ours[@]}" | awk '{print $1}' | median)
         peer_rps=$(printf '%s\n' "${peer[@]}" | awk '{print $1}' | median)
@@ -80,6 +89,11 @@ for test in get set; do
         row="$test c=$callers${executor/global/}${extra:+ unpiped} vs -c50 -P$pipeline"
         printf '%-28s %10.0f %10.0f %8s %10s %10s %8s %8s\n' "$row" "$ours_rps" "$peer_rps" "$ratio" \
             "$ours_p99" "$peer_p99" "$ours_cpu" "$srv_cpu"
+        if [ ${#minimal[@]} -gt 0 ]; then
+            min_rps=$(printf '%s\n' "${minimal[@]}" | awk '{print $1}' | median)
+            awk -v m="$min_rps" -v o="$ours_rps" -v p="$peer_rps" 'BEGIN {
+                printf "  minimal client, same callers: %.0f/s = %.3f of redis-benchmark; ours = %.3f of it\n", m, m / p, o / m }'
+        fi
         results+=("$test $mode $ours_rps")
     done
 done

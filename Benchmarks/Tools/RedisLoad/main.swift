@@ -14,6 +14,14 @@
 // parsing: no client built that way can go faster on this machine. `--command
 // floor-cancellable` is the same with a cancellation handler around each call, as the client
 // installs around each command it waits for.
+//
+// `--command floor-get` and `floor-set` do talk to the server, through the least a pipelining
+// client can be: connections that append each caller's pre-encoded command to an outbox under
+// a lock, write the outbox once per event-loop turn and resume the callers in the order their
+// replies come, read by a parser that knows only the two replies it expects. No pool, no
+// timeouts, no cancellation, no metrics, no reply values. What it reaches is the ceiling of any
+// Swift client whose callers are tasks on this machine, beside which the client's own rows are
+// read.
 import Foundation
 import Logging
 import NIOCore
@@ -82,7 +90,7 @@ configuration.pipelineDepthToGrow = min(configuration.pipelineDepthToGrow, pipel
 let client = RedisClient(configuration: configuration, logger: logger)
 let value = ByteBuffer(repeating: UInt8(ascii: "x"), count: size)
 let key: RedisKey = "strata:bench:key"
-if !command.hasPrefix("floor") { try await client.set(key, to: value) }
+if !command.hasPrefix("floor") || command == "floor-get" { try await client.set(key, to: value) }
 
 /// The floor: continuations resumed by an event loop in batches, nothing else.
 final class EventLoopEcho: Sendable {
@@ -111,6 +119,91 @@ final class EventLoopEcho: Sendable {
 }
 let echo = EventLoopEcho()
 
+/// One connection of the minimal client (`floor-get`, `floor-set`).
+final class MinimalConnection: Sendable {
+    let channel: any Channel
+    let handler: NIOLoopBound<MinimalReplyHandler>
+    let outbox = Mutex<(bytes: ByteBuffer, waiting: [UnsafeContinuation<Void, Never>], scheduled: Bool)>(
+        (ByteBuffer(), [], false))
+
+    init(channel: any Channel, handler: NIOLoopBound<MinimalReplyHandler>) {
+        self.channel = channel
+        self.handler = handler
+    }
+
+    static func connect(port: Int, on eventLoop: any EventLoop) async throws -> MinimalConnection {
+        let channel = try await ClientBootstrap(group: eventLoop)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .channelOption(
+                .recvAllocator,
+                value: AdaptiveRecvByteBufferAllocator(minimum: 1024, initial: 16 * 1024, maximum: 256 * 1024)
+            )
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(MinimalReplyHandler())
+                }
+            }
+            .connect(host: "127.0.0.1", port: port).get()
+        let handler = try await channel.eventLoop.submit {
+            NIOLoopBound(
+                try channel.pipeline.syncOperations.handler(type: MinimalReplyHandler.self),
+                eventLoop: channel.eventLoop)
+        }.get()
+        return MinimalConnection(channel: channel, handler: handler)
+    }
+
+    func call(_ command: ByteBuffer) async {
+        await withUnsafeContinuation { continuation in
+            let schedule = self.outbox.withLock { outbox -> Bool in
+                outbox.bytes.writeImmutableBuffer(command)
+                outbox.waiting.append(continuation)
+                defer { outbox.scheduled = true }
+                return !outbox.scheduled
+            }
+            if schedule { self.channel.eventLoop.execute { self.drain() } }
+        }
+    }
+
+    private func drain() {
+        var bytes = ByteBuffer()
+        var waiting: [UnsafeContinuation<Void, Never>] = []
+        self.outbox.withLock { outbox in
+            outbox.scheduled = false
+            swap(&bytes, &outbox.bytes)
+            swap(&waiting, &outbox.waiting)
+            outbox.waiting.reserveCapacity(waiting.count)
+        }
+        self.handler.value.pending.append(contentsOf: waiting)
+        self.channel.writeAndFlush(bytes, promise: nil)
+    }
+}
+
+/// Resumes callers in order, one per complete `+…` or `$n…` reply.
+final class MinimalReplyHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    var pending = CircularBuffer<UnsafeContinuation<Void, Never>>(initialCapacity: 1024)
+    var buffer = ByteBuffer()
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var bytes = self.unwrapInboundIn(data)
+        if self.buffer.readableBytes == 0 { self.buffer = bytes } else { self.buffer.writeBuffer(&bytes) }
+        while let length = Self.replyLength(self.buffer.readableBytesView) {
+            self.buffer.moveReaderIndex(forwardBy: length)
+            self.pending.popFirst()?.resume()
+        }
+    }
+
+    /// The length of the complete reply at the start of `bytes`, `nil` if it has not all come.
+    static func replyLength(_ bytes: ByteBufferView) -> Int? {
+        guard let newline = bytes.firstIndex(of: UInt8(ascii: "\n")) else { return nil }
+        let line = newline - bytes.startIndex + 1
+        guard bytes.first == UInt8(ascii: "$") else { return line }
+        var size = 0
+        for byte in bytes[(bytes.startIndex + 1)..<(newline - 1)] { size = size * 10 + Int(byte - 48) }
+        return bytes.count >= line + size + 2 ? line + size + 2 : nil
+    }
+}
+
 let start = ContinuousClock.now
 /// Runs jobs on one event loop's thread.
 final class LoopExecutor: TaskExecutor {
@@ -122,13 +215,41 @@ final class LoopExecutor: TaskExecutor {
         self.eventLoop.execute { job.runSynchronously(on: executor) }
     }
 }
-enum Operation { case get, set, floor, floorCancellable }
+enum Operation { case get, set, floor, floorCancellable, floorGet, floorSet }
 let operation: Operation =
-    command == "floor" ? .floor : command == "floor-cancellable" ? .floorCancellable : command == "set" ? .set : .get
+    switch command {
+    case "floor": .floor
+    case "floor-cancellable": .floorCancellable
+    case "floor-get": .floorGet
+    case "floor-set": .floorSet
+    case "set": .set
+    default: .get
+    }
+var minimalConnections: [MinimalConnection] = []
+if operation == .floorGet || operation == .floorSet {
+    let port = Int(url.split(separator: ":").last ?? "") ?? 6379
+    for _ in 0..<connections {
+        minimalConnections.append(
+            try await MinimalConnection.connect(port: port, on: MultiThreadedEventLoopGroup.singleton.next()))
+    }
+}
+let minimal = minimalConnections
+/// `GET key` and `SET key value`, encoded once.
+func encoded(_ words: [ByteBuffer]) -> ByteBuffer {
+    var buffer = ByteBuffer(string: "*\(words.count)\r\n")
+    for word in words {
+        buffer.writeString("$\(word.readableBytes)\r\n")
+        buffer.writeImmutableBuffer(word)
+        buffer.writeString("\r\n")
+    }
+    return buffer
+}
+let getCommand = encoded([ByteBuffer(string: "GET"), ByteBuffer(string: "strata:bench:key")])
+let setCommand = encoded([ByteBuffer(string: "SET"), ByteBuffer(string: "strata:bench:key"), value])
 let loopExecutors = MultiThreadedEventLoopGroup.singleton.makeIterator().map { LoopExecutor($0) }
 
 /// One caller: `seconds` of back-to-back commands, each one's latency recorded.
-@Sendable func caller() async throws -> (Int, Histogram) {
+@Sendable func caller(_ index: Int) async throws -> (Int, Histogram) {
     var histogram = Histogram()
     var done = 0
     let end = NIODeadline.now() + .nanoseconds(Int64(seconds * 1e9))
@@ -142,6 +263,8 @@ let loopExecutors = MultiThreadedEventLoopGroup.singleton.makeIterator().map { L
             } onCancel: {
             }
         case .set: try await client.set(key, to: value)
+        case .floorGet: await minimal[index % minimal.count].call(getCommand)
+        case .floorSet: await minimal[index % minimal.count].call(setCommand)
         case .get: _ = try await client.get(key)
         }
         // One clock read per call: this call's end is the next one's start.
@@ -156,14 +279,14 @@ let loopExecutors = MultiThreadedEventLoopGroup.singleton.makeIterator().map { L
 let (total, histogram) = try await withThrowingTaskGroup(of: (Int, Histogram).self) { group in
     for index in 0..<callers {
         if executor == "loops" {
-            group.addTask(executorPreference: loopExecutors[index % loopExecutors.count]) { try await caller() }
+            group.addTask(executorPreference: loopExecutors[index % loopExecutors.count]) { try await caller(index) }
         } else {
             // No `executorPreference:` argument at all, as an application's plain `Task`: with
             // `executorPreference: nil` the runtime took each task's status-record lock on every
             // enqueue (7 % of the samples in perf, `withStatusRecordLock` in
             // `getPreferredTaskExecutor`), and the per-command cancellation handler made that
             // lock contended.
-            group.addTask { try await caller() }
+            group.addTask { try await caller(index) }
         }
     }
     var total = 0
