@@ -52,8 +52,8 @@ import Testing
         }
     }
 
-    /// A command of more than nine words (a two-digit array header) and an argument of more
-    /// than nine bytes (a two-digit bulk header) reach the server intact.
+    /// A command of more than nine words (a two-digit array header) and arguments of every
+    /// header width reach the server intact.
     @Test func commandsWithTwoDigitHeadersArriveWhole() async throws {
         try await RedisTestEnvironment.withClient { redis in
             let key = RedisTestEnvironment.uniquePrefix()
@@ -67,6 +67,26 @@ import Testing
             let stored = try await redis.send(range).elements?.compactMap(\.string)
             #expect(stored == values)
             try await redis.delete(RedisKey(key))
+
+            // Bulk headers on each side of every power of ten, as bytes, strings and raw
+            // arrays: a digit dropped or doubled desynchronises the server, or stores the
+            // wrong length.
+            for length in [0, 1, 9, 10, 11, 99, 100, 101, 999, 1000, 1001, 9999, 10000, 100_000] {
+                let value = ByteBuffer(repeating: UInt8(ascii: "v"), count: length)
+                let bytesKey = RedisKey("\(key):b\(length)")
+                #expect(try await redis.set(bytesKey, to: value))
+                #expect(try await redis.get(bytesKey) == value)
+                var set = RedisCommand("SET", key: "\(key):s\(length)")
+                set.append(String(repeating: "s", count: length))
+                #expect(try await redis.send(set).string == "OK")
+                #expect(try await redis.send("STRLEN", "\(key):s\(length)").int == length)
+                var raw = RedisCommand("SET", key: "\(key):r\(length)")
+                raw.append(bytes: [UInt8](repeating: 0x72, count: length))
+                #expect(try await redis.send(raw).string == "OK")
+                #expect(try await redis.send("STRLEN", "\(key):r\(length)").int == length)
+                #expect(
+                    try await redis.delete(bytesKey, RedisKey("\(key):s\(length)"), RedisKey("\(key):r\(length)")) == 3)
+            }
         }
     }
 

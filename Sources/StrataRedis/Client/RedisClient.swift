@@ -135,7 +135,28 @@ public final class RedisClient: Service, Sendable {
         let start = self.metrics.enabled ? NIODeadline.now() : .distantPast
         let span = self.startSpan(command)
         do {
-            let reply = try await self.routed(command, extraTimeout: .zero)
+            var reply: RESPValue
+            // The usual case, a known node with a connection that has room, waits once, for the
+            // reply, with no async call in between: each costs a frame on a task whose memory has
+            // gone cold among many callers. Anything else takes the general path: an error reply
+            // (which may ask for a retry or redirect), a cluster not mapped yet, and a pool or
+            // connection that throws here (it throws again there, where the errors a retry may
+            // follow are known).
+            let known: RedisNodePool? =
+                switch self.topology {
+                case .standalone(let pool): pool
+                case .cluster(let cluster): cluster.mappedPool(for: command.key)
+                }
+            if let known, let connection = try? known.connectionWithoutWaiting(),
+                let pending = try? connection.queue(command)
+            {
+                reply = try await pending.value()
+                if case .error = reply {
+                    reply = try await self.routed(command, extraTimeout: .zero, firstReply: reply)
+                }
+            } else {
+                reply = try await self.routed(command, extraTimeout: .zero)
+            }
             if case .error(let message) = reply { throw RedisServerError(message) }
             if self.metrics.enabled { self.metrics.command(command.name, nanoseconds: (.now() - start).nanoseconds) }
             span?.end()
@@ -172,39 +193,50 @@ public final class RedisClient: Service, Sendable {
 
     /// Sends `command` to the node that serves it, following the answers that prove it did
     /// not run (`MOVED`, `ASK`, `TRYAGAIN`, `CLUSTERDOWN`, `LOADING`).
-    func routed(_ command: RedisCommand, extraTimeout: TimeAmount) async throws -> RESPValue {
+    ///
+    /// - Parameter firstReply: the reply to a first try the caller made itself, handled as if
+    ///   it had come here.
+    func routed(_ command: RedisCommand, extraTimeout: TimeAmount, firstReply: RESPValue? = nil) async throws
+        -> RESPValue
+    {
         var attempt = 0
         var asking: RedisConfiguration.Endpoint?
+        var received = firstReply
         while true {
-            let pool: RedisNodePool
-            switch self.topology {
-            case .standalone(let only): pool = only
-            case .cluster(let cluster):
-                if let asking {
-                    pool = cluster.pool(at: asking)
-                } else {
-                    pool = try await cluster.pool(for: command.key)
-                }
-            }
             let reply: RESPValue
-            do {
-                let connection: RedisConnection
-                if let ready = try pool.connectionWithoutWaiting() {
-                    connection = ready
-                } else {
-                    connection = try await pool.waitForConnection()
+            if let first = received {
+                reply = first
+                received = nil
+            } else {
+                let pool: RedisNodePool
+                switch self.topology {
+                case .standalone(let only): pool = only
+                case .cluster(let cluster):
+                    if let asking {
+                        pool = cluster.pool(at: asking)
+                    } else {
+                        pool = try await cluster.pool(for: command.key)
+                    }
                 }
-                if asking != nil {
-                    reply = try await connection.send(batch: [RedisCommand("ASKING"), command])[1]
-                    asking = nil
-                } else {
-                    reply = try await connection.send(command, extraTimeout: extraTimeout)
+                do {
+                    let connection: RedisConnection
+                    if let ready = try pool.connectionWithoutWaiting() {
+                        connection = ready
+                    } else {
+                        connection = try await pool.waitForConnection()
+                    }
+                    if asking != nil {
+                        reply = try await connection.send(batch: [RedisCommand("ASKING"), command])[1]
+                        asking = nil
+                    } else {
+                        reply = try await connection.queue(command, extraTimeout: extraTimeout).value()
+                    }
+                } catch let error as RedisClientError where !error.mayHaveRun && error.code == .connectionClosed {
+                    // Closed before the command was written: another connection may take it.
+                    attempt += 1
+                    guard attempt <= self.configuration.maxRedirects else { throw error }
+                    continue
                 }
-            } catch let error as RedisClientError where !error.mayHaveRun && error.code == .connectionClosed {
-                // Closed before the command was written: another connection may take it.
-                attempt += 1
-                guard attempt <= self.configuration.maxRedirects else { throw error }
-                continue
             }
             guard case .error(let message) = reply else { return reply }
             let error = RedisServerError(message)

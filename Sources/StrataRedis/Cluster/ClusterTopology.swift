@@ -44,16 +44,24 @@ final class ClusterTopology: Sendable {
 
     /// The pool serving `key`'s slot (any node for a command without a key).
     func pool(for key: ByteBuffer?) async throws -> RedisNodePool {
-        if !self.state.withLock({ $0.mapped }) { try await self.refresh() }
+        if let pool = self.mappedPool(for: key) { return pool }
+        if !self.state.withLock({ $0.mapped }) {
+            try await self.refresh()
+            if let pool = self.mappedPool(for: key) { return pool }
+        }
+        throw RedisClientError(.clusterUnavailable, mayHaveRun: false, message: "no node serves the key's slot")
+    }
+
+    /// The pool of the node the map gives for `key` (any node without a key), with no wait:
+    /// `nil` before the first map, or for a slot no node serves.
+    func mappedPool(for key: ByteBuffer?) -> RedisNodePool? {
         let endpoint = self.state.withLock { state -> RedisConfiguration.Endpoint? in
+            guard state.mapped else { return nil }
             guard let key else { return state.nodes.randomElement() }
             let index = state.slots[Int(HashSlot(key: key).rawValue)]
             return index >= 0 ? state.nodes[index] : nil
         }
-        guard let endpoint else {
-            throw RedisClientError(.clusterUnavailable, mayHaveRun: false, message: "no node serves the key's slot")
-        }
-        return self.pool(at: endpoint)
+        return endpoint.map { self.pool(at: $0) }
     }
 
     /// Every master node, for commands that visit each (SCAN).

@@ -127,12 +127,19 @@ final class RedisConnection: Sendable {
     ///
     /// - Parameter extraTimeout: added to the command timeout (blocking commands).
     func send(_ command: RedisCommand, extraTimeout: TimeAmount = .zero) async throws -> RESPValue {
+        try await self.queue(command, extraTimeout: extraTimeout).value()
+    }
+
+    /// Queues one command and returns the slot its reply will fill: the part of
+    /// ``send(_:extraTimeout:)`` before it waits, for a caller that awaits the reply itself
+    /// (one async call fewer per command).
+    func queue(_ command: RedisCommand, extraTimeout: TimeAmount = .zero) throws -> PendingReply {
         let reply = PendingReply()
         try self.enqueue(replies: 1) { outbox in
             command.write(into: &outbox.bytes)
             outbox.replies.append((reply, extraTimeout))
         }
-        return try await reply.value()
+        return reply
     }
 
     /// Sends commands back to back, nothing else between them, and waits for every reply

@@ -119,24 +119,29 @@ final class RedisNodePool: Sendable {
         let decision = self.state.withLock { state -> Decision in
             if state.shutdown { return .fail(Self.shutdownError) }
             let depthToGrow = min(self.configuration.pipelineDepthToGrow, self.configuration.maxPipelinedCommands)
-            var best: RedisConnection?
+            // Positions, not references, while scanning: one retain for the connection taken
+            // rather than one per connection looked at.
+            var bestIndex: Int?
             var bestLoad = Int.max
-            var local: RedisConnection?
+            var localIndex: Int?
             var localLoad = Int.max
-            for connection in state.shared where connection.isOpen {
-                let load = connection.counters.inFlight.load(ordering: .relaxed)
+            let callerLoopID = callerLoop.map(ObjectIdentifier.init)
+            for index in state.shared.indices where state.shared[index].isOpen {
+                let load = state.shared[index].counters.inFlight.load(ordering: .relaxed)
                 if load < bestLoad {
-                    best = connection
+                    bestIndex = index
                     bestLoad = load
                 }
-                if let callerLoop, connection.eventLoopID == ObjectIdentifier(callerLoop), load < localLoad {
-                    local = connection
+                if let callerLoopID, state.shared[index].eventLoopID == callerLoopID, load < localLoad {
+                    localIndex = index
                     localLoad = load
                 }
                 // Nothing beats an idle connection the caller would take anyway: with many
                 // shallow connections (no pipelining) the scan stops at the first one.
-                if load == 0, callerLoop == nil || local === connection { break }
+                if load == 0, callerLoopID == nil || localIndex == index { break }
             }
+            let best = bestIndex.map { state.shared[$0] }
+            let local = localIndex.map { state.shared[$0] }
             if let local, localLoad < depthToGrow { return .use(local) }
             // One connection carries the pipeline until it is this deep: bigger batches cost
             // both sides fewer system calls, so more connections only help past that depth.

@@ -47,16 +47,21 @@ public struct RedisCommand: Sendable {
     public mutating func append(_ bytes: ByteBuffer) {
         self.count += 1
         self.arguments.appendLengthLine(prefix: UInt8(ascii: "$"), bytes.readableBytes)
-        self.arguments.append(contentsOf: bytes.readableBytesView)
-        self.arguments.append(contentsOf: Self.crlf)
+        // As raw bytes: the view's own `append` goes through a generic iterator, byte by byte.
+        bytes.withUnsafeReadableBytes { self.arguments.append(contentsOf: $0) }
+        self.arguments.append(UInt8(ascii: "\r"))
+        self.arguments.append(UInt8(ascii: "\n"))
     }
 
     /// Appends a binary-safe argument.
     public mutating func append(bytes: some Collection<UInt8>) {
         self.count += 1
         self.arguments.appendLengthLine(prefix: UInt8(ascii: "$"), bytes.count)
-        self.arguments.append(contentsOf: bytes)
-        self.arguments.append(contentsOf: Self.crlf)
+        if bytes.withContiguousStorageIfAvailable({ self.arguments.append(contentsOf: $0) }) == nil {
+            self.arguments.append(contentsOf: bytes)
+        }
+        self.arguments.append(UInt8(ascii: "\r"))
+        self.arguments.append(UInt8(ascii: "\n"))
     }
 
     /// Appends a string argument as UTF-8.
@@ -64,16 +69,14 @@ public struct RedisCommand: Sendable {
         self.count += 1
         self.arguments.appendLengthLine(prefix: UInt8(ascii: "$"), string.utf8.count)
         self.arguments.append(contentsOf: string.utf8)
-        self.arguments.append(contentsOf: Self.crlf)
+        self.arguments.append(UInt8(ascii: "\r"))
+        self.arguments.append(UInt8(ascii: "\n"))
     }
 
     /// Appends an integer argument in decimal.
     public mutating func append(_ integer: Int) {
         self.append(String(integer))
     }
-
-    /// The wire bytes: `*<count>\r\n` and the arguments.
-    private static let crlf: [UInt8] = [UInt8(ascii: "\r"), UInt8(ascii: "\n")]
 
     func encoded(allocator: ByteBufferAllocator = ByteBufferAllocator()) -> ByteBuffer {
         var buffer = allocator.buffer(capacity: self.arguments.count + 16)
@@ -97,6 +100,16 @@ extension [UInt8] {
         self.append(prefix)
         if length >= 0 && length < 10 {
             self.append(UInt8(ascii: "0") + UInt8(length))
+        } else if length > 0 {
+            // Digits written in place, most significant first, with no string in between.
+            var divisor = 10
+            while divisor <= length / 10 { divisor *= 10 }
+            var rest = length
+            while divisor > 0 {
+                self.append(UInt8(ascii: "0") + UInt8(rest / divisor))
+                rest %= divisor
+                divisor /= 10
+            }
         } else {
             self.append(contentsOf: String(length).utf8)
         }
