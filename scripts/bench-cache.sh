@@ -15,7 +15,10 @@
 #
 #   RUNS=5 DURATION=10s CONNECTIONS=64 scripts/bench-cache.sh
 #
-# Everything shares this machine's cores: read the figures as ratios from one run.
+# Everything shares this machine's cores: read the figures as ratios from one run. Each summary
+# line also gives the ratio of the servers' own CPU per request (the peer's over ours, paired
+# runs, median): what a request costs each, which moves less than req/s with how the cores
+# happened to be shared. nginx and Varnish count all their worker processes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/bench-lib.sh
@@ -223,9 +226,14 @@ bench() {
         p_rps="$(cut -d' ' -f1 "$work/$key.$peer" | median)"
         p_p99="$(cut -d' ' -f2 "$work/$key.$peer" | median)"
         paired="$(paste -d' ' "$work/$key.$first" "$work/$key.$peer" | awk '{print $1/$4}' | median)"
-        printf '  median %s %.0f req/s p99 %.2f ms | %s %.0f req/s p99 %.2f ms | ratio %.3f (paired %.3f)\n' \
+        # The server's own CPU per request, the peer's over ours: what a request costs each,
+        # less sensitive than req/s to how the two cores were shared during a run.
+        cost="$(paste -d' ' "$work/$key.$first" "$work/$key.$peer" |
+            awk '$3 > 0 && $6 > 0 {print ($6 / $4) / ($3 / $1)}' | median)"
+        printf '  median %s %.0f req/s p99 %.2f ms | %s %.0f req/s p99 %.2f ms | ratio %.3f (paired %.3f)' \
             "$first" "$f_rps" "$f_p99" "$peer" "$p_rps" "$p_p99" "$(awk -v a="$f_rps" -v b="$p_rps" 'BEGIN {print a/b}')" \
             "$paired"
+        printf ' | CPU per request %s/%s %.3f (paired median)\n' "$peer" "$first" "${cost:-0}"
     done
 }
 
