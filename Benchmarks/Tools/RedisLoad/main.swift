@@ -21,7 +21,7 @@
 // replies come, read by a parser that knows only the two replies it expects. No pool, no
 // timeouts, no cancellation, no metrics, no reply values. What it reaches is the ceiling of any
 // Swift client whose callers are tasks on this machine, beside which the client's own rows are
-// read.
+// read. `floor-get-cancellable` is `floor-get` with a cancellation handler around each call.
 import Foundation
 import Logging
 import NIOCore
@@ -90,7 +90,7 @@ configuration.pipelineDepthToGrow = min(configuration.pipelineDepthToGrow, pipel
 let client = RedisClient(configuration: configuration, logger: logger)
 let value = ByteBuffer(repeating: UInt8(ascii: "x"), count: size)
 let key: RedisKey = "strata:bench:key"
-if !command.hasPrefix("floor") || command == "floor-get" { try await client.set(key, to: value) }
+if !command.hasPrefix("floor") || command.hasPrefix("floor-get") { try await client.set(key, to: value) }
 
 /// The floor: continuations resumed by an event loop in batches, nothing else.
 final class EventLoopEcho: Sendable {
@@ -215,18 +215,19 @@ final class LoopExecutor: TaskExecutor {
         self.eventLoop.execute { job.runSynchronously(on: executor) }
     }
 }
-enum Operation { case get, set, floor, floorCancellable, floorGet, floorSet }
+enum Operation { case get, set, floor, floorCancellable, floorGet, floorSet, floorGetCancellable }
 let operation: Operation =
     switch command {
     case "floor": .floor
     case "floor-cancellable": .floorCancellable
     case "floor-get": .floorGet
+    case "floor-get-cancellable": .floorGetCancellable
     case "floor-set": .floorSet
     case "set": .set
     default: .get
     }
 var minimalConnections: [MinimalConnection] = []
-if operation == .floorGet || operation == .floorSet {
+if operation == .floorGet || operation == .floorSet || operation == .floorGetCancellable {
     let port = Int(url.split(separator: ":").last ?? "") ?? 6379
     for _ in 0..<connections {
         minimalConnections.append(
@@ -265,6 +266,11 @@ let loopExecutors = MultiThreadedEventLoopGroup.singleton.makeIterator().map { L
         case .set: try await client.set(key, to: value)
         case .floorGet: await minimal[index % minimal.count].call(getCommand)
         case .floorSet: await minimal[index % minimal.count].call(setCommand)
+        case .floorGetCancellable:
+            await withTaskCancellationHandler {
+                await minimal[index % minimal.count].call(getCommand)
+            } onCancel: {
+            }
         case .get: _ = try await client.get(key)
         }
         // One clock read per call: this call's end is the next one's start.

@@ -24,6 +24,11 @@ final class RedisChannelHandler: ChannelInboundHandler {
     private(set) var failure: RedisClientError?
     /// Set on a subscriber connection: every reply and push goes here instead of to a command.
     var onPush: ((RESPValue) -> Void)?
+    /// The connection's last written outbox and reply list, emptied and handed back to the
+    /// outbox at the next write (see `RedisConnection.drain()`), kept here because this is
+    /// the state its event loop owns.
+    var spareOutbox: ByteBuffer?
+    var spareReplies: [(reply: PendingReply, extraTimeout: TimeAmount)] = []
     /// Called after each read with the number of replies matched, and with 0 when the timer
     /// fires or the channel closes: the connection writes what waited meanwhile.
     var afterReplies: ((Int) -> Void)?

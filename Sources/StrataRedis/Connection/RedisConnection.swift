@@ -50,6 +50,8 @@ final class RedisConnection: Sendable {
     private let handler: NIOLoopBound<RedisChannelHandler>
     private let commandTimeout: TimeAmount
     private let outbox = Mutex<Outbox>(Outbox())
+    /// The most bytes of outbox storage kept between writes.
+    static let keptOutboxBytes = 256 * 1024
     /// Set once the handshake chose RESP3.
     let protocolVersion = Atomic<UInt8>(2)
 
@@ -183,17 +185,30 @@ final class RedisConnection: Sendable {
 
     /// On the event loop: writes everything queued in one write and one flush. The reply
     /// deadlines count from here, one clock read per write.
+    ///
+    /// The outbox gets back the storage of the previous write, emptied, so commands queued
+    /// meanwhile are encoded into room that is already there rather than into a new buffer
+    /// grown a doubling at a time. If the previous write is still pending, `clear()` finds
+    /// its storage shared and takes new storage of the same size; a buffer past
+    /// `Self.keptOutboxBytes` is not kept.
     private func drain() {
-        var bytes = ByteBuffer()
-        var replies: [(reply: PendingReply, extraTimeout: TimeAmount)] = []
+        let handler = self.handler.value
+        var bytes = handler.spareOutbox ?? ByteBuffer()
+        bytes.clear()
+        var replies = handler.spareReplies
+        handler.spareOutbox = nil
+        handler.spareReplies = []
         self.outbox.withLock { outbox in
             outbox.scheduled = false
             swap(&bytes, &outbox.bytes)
             swap(&replies, &outbox.replies)
-            outbox.replies.reserveCapacity(replies.count)
+        }
+        defer {
+            if bytes.capacity <= Self.keptOutboxBytes { handler.spareOutbox = bytes }
+            replies.removeAll(keepingCapacity: true)
+            handler.spareReplies = replies
         }
         guard bytes.readableBytes > 0 else { return }
-        let handler = self.handler.value
         if let failure = handler.failure {
             for (reply, _) in replies {
                 reply.resume(.failure(RedisClientError(failure.code, mayHaveRun: false, message: failure.message)))
