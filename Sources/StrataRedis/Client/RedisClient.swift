@@ -130,7 +130,7 @@ public final class RedisClient: Service, Sendable {
     ///
     /// - Throws: ``RedisServerError`` for an error reply; ``RedisClientError`` when there is
     ///   no reply (see ``RedisClientError/mayHaveRun``).
-    @discardableResult
+    @discardableResult @inline(__always)
     public func send(_ command: RedisCommand) async throws -> RESPValue {
         let start = self.metrics.enabled ? NIODeadline.now() : .distantPast
         let span = self.startSpan(command)

@@ -20,6 +20,7 @@ final class PendingReply: Sendable {
 
     /// The reply, waiting for it if it has not come; a cancelled task stops waiting (the reply
     /// is then dropped when it arrives).
+    @inline(__always)
     func value() async throws -> RESPValue {
         try await withTaskCancellationHandler {
             try await withUnsafeThrowingContinuation { continuation in
