@@ -8,7 +8,9 @@
 #   (b') the same 800 callers running on the NIO event loops, as the handlers of a Strata (or
 #        any NIO) server run: each command goes to a connection on its caller's loop
 # Beside (b) and (b'), the least pipelining client there can be, with the same callers
-# (`RedisLoad --command floor-get`): the ceiling of any Swift client whose callers are tasks.
+# (`RedisLoad --command floor-get`): the ceiling of any Swift client whose callers are tasks;
+# for GET also with a cancellation handler around each call (`floor-get-cancellable`), which
+# a client that releases a cancelled caller at once must pay.
 # Each row is the median of RUNS alternating runs of SECONDS seconds; the CPU seconds of the
 # client and of redis-server are printed per run to show where the time goes.
 #   RUNS=3 SECONDS_PER_RUN=8 scripts/bench-redis.sh
@@ -64,7 +66,7 @@ for test in get set; do
         if [ $mode = plain ] || [ $mode = unpipelined ]; then callers=50 pipeline=1; else callers=800 pipeline=16; fi
         if [ $mode = unpipelined ]; then extra=(--pipeline-depth 1 --connections 50); fi
         if [ $mode = loops ]; then executor=loops; fi
-        ours=() peer=() minimal=()
+        ours=() peer=() minimal=() cancellable=()
         for run in $(seq "$RUNS"); do
             o=$(run_ours "$test" "$callers" "$executor" "${extra[@]}")
             p=$(run_peer "$test" "$pipeline")
@@ -77,6 +79,12 @@ for test in get set; do
                 m=$(run_ours "floor-$test" "$callers" "$executor")
                 echo "  run $run $test $mode: minimal client rps/p99/client_cpu/server_cpu: $m"
                 minimal+=("$m")
+                # And for GET, with a cancellation handler around each call, as ours must have.
+                if [ $test = get ]; then
+                    m=$(run_ours "floor-get-cancellable" "$callers" "$executor")
+                    echo "  run $run $test $mode: minimal client + cancellation handler: $m"
+                    cancellable+=("$m")
+                fi
             fi
         done
         ours_rps=$(printf '%s\n' "${ours[@]}" | awk '{print $1}' | median)
@@ -93,6 +101,11 @@ for test in get set; do
             min_rps=$(printf '%s\n' "${minimal[@]}" | awk '{print $1}' | median)
             awk -v m="$min_rps" -v o="$ours_rps" -v p="$peer_rps" 'BEGIN {
                 printf "  minimal client, same callers: %.0f/s = %.3f of redis-benchmark; ours = %.3f of it\n", m, m / p, o / m }'
+        fi
+        if [ ${#cancellable[@]} -gt 0 ]; then
+            can_rps=$(printf '%s\n' "${cancellable[@]}" | awk '{print $1}' | median)
+            awk -v m="$can_rps" -v o="$ours_rps" -v p="$peer_rps" 'BEGIN {
+                printf "  minimal client + cancellation handler: %.0f/s = %.3f of redis-benchmark; ours = %.3f of it\n", m, m / p, o / m }'
         fi
         results+=("$test $mode $ours_rps")
     done
