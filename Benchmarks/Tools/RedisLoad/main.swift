@@ -199,7 +199,12 @@ final class MinimalReplyHandler: ChannelInboundHandler {
         let line = newline - bytes.startIndex + 1
         guard bytes.first == UInt8(ascii: "$") else { return line }
         var size = 0
-        for byte in bytes[(bytes.startIndex + 1)..<(newline - 1)] { size = size * 10 + Int(byte - 48) }
+        for byte in bytes[(bytes.startIndex + 1)..<(newline - 1)] {
+            // `$-1` (no such key) is the whole reply; so is anything not a length, rather
+            // than a trap on the subtraction below.
+            guard (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) else { return line }
+            size = size * 10 + Int(byte - UInt8(ascii: "0"))
+        }
         return bytes.count >= line + size + 2 ? line + size + 2 : nil
     }
 }
