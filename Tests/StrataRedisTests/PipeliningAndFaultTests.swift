@@ -1,5 +1,6 @@
 import Foundation
 import NIOCore
+import NIOPosix
 import StrataRedis
 import StrataTestSupport
 import Testing
@@ -170,6 +171,60 @@ import Testing
             #expect(try await redis.getString(key) == "v")
             #expect(try await redis.send("CLIENT", "ID").int == id, "the same connection, still in step")
             try await redis.delete(key)
+        }
+    }
+
+    /// Reply-clocked batching: while replies are due on a connection, new commands wait and go
+    /// out together after its next read. Sixteen `BLPOP`s hold the one connection (the first
+    /// blocks; the server keeps the rest unread in the connection's query buffer, `qbuf`), so
+    /// no reply comes until the test releases them: the hundred commands queued meanwhile
+    /// must not reach the server before that, and must all get their own replies after it.
+    @Test func commandsQueuedWhileRepliesAreDueGoOutAfterTheNextRead() async throws {
+        try await RedisTestEnvironment.withClient({ $0.maxConnections = 1 }) { redis in
+            let key = RedisKey(RedisTestEnvironment.uniquePrefix())
+            let id = try #require(try await redis.send("CLIENT", "ID").int)
+            let blpop = "*3\r\n$5\r\nBLPOP\r\n$\(key.bytes.readableBytes)\r\n\(key)\r\n$2\r\n25\r\n"
+            let blocked = (0..<16).map { _ in
+                Task {
+                    var command = RedisCommand("BLPOP", key: key)
+                    command.append("25")
+                    return try await redis.send(command)
+                }
+            }
+            #expect(await eventually { redis.commandsInFlight == 16 })
+            try await Self.waitUntilBlocked(id: id)
+            #expect(
+                try await eventually { try await Self.queryBuffer(of: id) == 15 * blpop.utf8.count },
+                "the fifteen BLPOPs behind the first wait unread on the server")
+
+            let echoes = (0..<100).map { index in
+                Task { try await redis.send("ECHO", "echo \(index)").string }
+            }
+            #expect(await eventually { redis.commandsInFlight == 116 })
+            // Every write a caller scheduled has run once each loop has run a task after it.
+            for loop in MultiThreadedEventLoopGroup.singleton.makeIterator() { try await loop.submit {}.get() }
+            #expect(
+                try await Self.queryBuffer(of: id) == 15 * blpop.utf8.count,
+                "commands queued while replies are due stay in the client until a reply comes")
+
+            try await RedisTestEnvironment.withClient { other in
+                var push = RedisCommand("RPUSH", key: key)
+                for index in 0..<16 { push.append("v\(index)") }
+                try await other.send(push)
+            }
+            #expect(await eventually { redis.commandsInFlight == 0 }, "the held commands went out after the read")
+            for task in blocked { _ = try await task.value }
+            for (index, task) in echoes.enumerated() { #expect(try await task.value == "echo \(index)") }
+            #expect(try await redis.send("CLIENT", "ID").int == id, "one connection throughout")
+            try await redis.delete(key)
+        }
+    }
+
+    /// The unread bytes the server holds for connection `id` (`qbuf` of `CLIENT LIST`).
+    static func queryBuffer(of id: Int) async throws -> Int? {
+        try await RedisTestEnvironment.withClient { observer in
+            let line = try await observer.send("CLIENT", "LIST", "ID", "\(id)").string ?? ""
+            return line.split(separator: " ").first { $0.hasPrefix("qbuf=") }.flatMap { Int($0.dropFirst(5)) }
         }
     }
 

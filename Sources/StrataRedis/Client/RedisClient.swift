@@ -117,6 +117,14 @@ public final class RedisClient: Service, Sendable {
         self.logger.debug("Redis client shut down")
     }
 
+    /// Commands sent on shared connections and not answered yet, over every node: those
+    /// waiting for the next write and those written and waiting for their replies. How deep
+    /// automatic pipelining runs right now (commands on dedicated connections are not
+    /// counted).
+    public var commandsInFlight: Int {
+        self.pools.reduce(0) { $0 + $1.commandsInFlight }
+    }
+
     private var pools: [RedisNodePool] {
         switch self.topology {
         case .standalone(let pool): [pool]

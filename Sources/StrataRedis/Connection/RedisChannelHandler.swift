@@ -28,7 +28,7 @@ final class RedisChannelHandler: ChannelInboundHandler {
     /// outbox at the next write (see `RedisConnection.drain()`), kept here because this is
     /// the state its event loop owns.
     var spareOutbox: ByteBuffer?
-    var spareReplies: [(reply: PendingReply, extraTimeout: TimeAmount)] = []
+    var spareReplies: CircularBuffer<(reply: PendingReply, extraTimeout: TimeAmount)>?
     /// Called after each read with the number of replies matched, and with 0 when the timer
     /// fires or the channel closes: the connection writes what waited meanwhile.
     var afterReplies: ((Int) -> Void)?
@@ -49,8 +49,12 @@ final class RedisChannelHandler: ChannelInboundHandler {
         self.timer?.cancel()
     }
 
+    /// Replies still due: commands written and not answered (including those whose callers
+    /// gave up, whose replies are read and dropped).
+    var repliesDue: Int { self.pending.count }
+
     /// Queues the reply slot of a command just written (calls come in the order of writing).
-    func expect(_ reply: PendingReply, deadline: NIODeadline) {
+    func expect(_ reply: consuming PendingReply, deadline: NIODeadline) {
         self.pending.append((reply, deadline))
         if self.timer == nil, let context = self.context { self.armTimer(context: context, at: deadline) }
     }
