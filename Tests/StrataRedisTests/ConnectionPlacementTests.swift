@@ -5,6 +5,7 @@ import NIOPosix
 import Strata
 import StrataRedis
 import StrataTestSupport
+import Synchronization
 import Testing
 
 /// Where shared connections live: on the event loop of a caller running on one, and only as
@@ -83,6 +84,44 @@ import Testing
             #expect(connections > 1 && connections <= 3)
             await redis.shutdown()
             try await group.shutdownGracefully()
+        }
+    }
+
+    /// A reply is counted as answered before its caller is resumed: 48 callers sending one
+    /// command after another never count more than 48 in flight, so a pool that grows past 64
+    /// keeps its one connection. (When the count came after the callers of a whole read were
+    /// resumed, their next commands were counted on top of the ones just answered.)
+    @Test func callersBelowThePipelineDepthNeverCountMoreInFlightOrGrowThePool() async throws {
+        try await RedisServerProcess.with { server in
+            var configuration = try Self.configuration(server, name: "steady")
+            configuration.pipelineDepthToGrow = 64
+            configuration.maxConnections = 8
+            let redis = RedisClient(configuration: configuration, logger: RedisTestEnvironment.logger)
+            try await redis.set("steady", to: "v")
+            let done = Atomic<Bool>(false)
+            let highest = Task {
+                var highest = 0
+                while !done.load(ordering: .relaxed) {
+                    highest = max(highest, redis.commandsInFlight)
+                    await Task.yield()
+                }
+                return highest
+            }
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                for _ in 0..<48 {
+                    tasks.addTask {
+                        for _ in 0..<400 {
+                            let value = try await redis.getString("steady")
+                            #expect(value == "v")
+                        }
+                    }
+                }
+                try await tasks.waitForAll()
+            }
+            done.store(true, ordering: .relaxed)
+            #expect(await highest.value <= 48)
+            #expect(try await Self.connections(named: "steady", on: server) == 1)
+            await redis.shutdown()
         }
     }
 

@@ -32,6 +32,8 @@ final class RedisChannelHandler: ChannelInboundHandler {
     /// Called after each read with the number of replies matched, and with 0 when the timer
     /// fires or the channel closes: the connection writes what waited meanwhile.
     var afterReplies: ((Int) -> Void)?
+    /// Storage for the replies of one read between matching and resuming, kept between reads.
+    private var spareAnswered: CircularBuffer<(reply: PendingReply, value: RESPValue)>?
 
     init(limits: RESPParserLimits, counters: ConnectionCounters, commandTimeout: TimeAmount, logger: Logger) {
         self.parser = RESPParser(limits: limits)
@@ -68,7 +70,12 @@ final class RedisChannelHandler: ChannelInboundHandler {
             var bytes = bytes
             self.buffer.writeBuffer(&bytes)
         }
-        var delivered = 0
+        // The replies of this read are matched first, counted as answered, and only then handed
+        // to their callers: a caller resumed here may send its next command at once, and the
+        // pool must not count this one as still in flight then (with 800 callers the count
+        // ran past `pipelineDepthToGrow` and opened connections no one needed).
+        var answered = self.spareAnswered.take() ?? CircularBuffer(initialCapacity: 64)
+        var failure: RedisClientError?
         do {
             while let value = try self.parser.next(from: &self.buffer) {
                 if let onPush = self.onPush {
@@ -80,25 +87,26 @@ final class RedisChannelHandler: ChannelInboundHandler {
                     continue
                 }
                 guard let (reply, _) = self.pending.popFirst() else {
-                    self.fail(
-                        context: context,
-                        RedisClientError(
-                            .protocolViolation, mayHaveRun: true, message: "a reply came that no command asked for"))
-                    return
+                    failure = RedisClientError(
+                        .protocolViolation, mayHaveRun: true, message: "a reply came that no command asked for")
+                    break
                 }
-                delivered += 1
-                reply.resume(.success(value))
+                answered.append((reply, value))
             }
         } catch {
             self.logger.warning("closing a Redis connection on a malformed reply", metadata: ["error": "\(error)"])
-            self.fail(context: context, RedisClientError(.protocolViolation, mayHaveRun: true, message: "\(error)"))
+            failure = RedisClientError(.protocolViolation, mayHaveRun: true, message: "\(error)")
+        }
+        let delivered = answered.count
+        if delivered > 0 { self.counters.answered(delivered) }
+        while let (reply, value) = answered.popFirst() { reply.resume(.success(value)) }
+        self.spareAnswered = answered
+        if let failure {
+            self.fail(context: context, failure)
             return
         }
         if self.buffer.readableBytes > 0 && self.buffer.readerIndex > 64 * 1024 { self.buffer.discardReadBytes() }
-        if delivered > 0 {
-            self.counters.answered(delivered)
-            self.afterReplies?(delivered)
-        }
+        if delivered > 0 { self.afterReplies?(delivered) }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
