@@ -133,9 +133,9 @@ final class RedisChannelHandler: ChannelInboundHandler {
     }
 
     private func failAll(_ error: RedisClientError) {
-        let count = self.pending.count
+        // Counted before the callers resume, as for replies.
+        if !self.pending.isEmpty { self.counters.answered(self.pending.count) }
         while let (reply, _) = self.pending.popFirst() { reply.resume(.failure(error)) }
-        if count > 0 { self.counters.answered(count) }
     }
 
     private func armTimer(context: ChannelHandlerContext, at deadline: NIODeadline) {

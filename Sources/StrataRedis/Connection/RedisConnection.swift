@@ -246,17 +246,17 @@ final class RedisConnection: Sendable {
         }
         guard bytes.readableBytes > 0 else { return }
         if let failure = handler.failure {
-            let count = replies.count
+            if !replies.isEmpty { self.counters.answered(replies.count) }
             while let (reply, _) = replies.popFirst() {
                 reply.resume(.failure(RedisClientError(failure.code, mayHaveRun: false, message: failure.message)))
             }
-            if count > 0 { self.counters.answered(count) }
             return
         }
         let now = NIODeadline.now()
         self.counters.lastUsed.store(now.uptimeNanoseconds, ordering: .relaxed)
         let deadline = now + self.commandTimeout
-        // Moved, not copied, into the handler's queue: no reference count touched per reply.
+        // Taken out of the list rather than copied from it (which retained each slot, and
+        // released it again when the list was emptied).
         while let (reply, extraTimeout) = replies.popFirst() {
             handler.expect(reply, deadline: deadline + extraTimeout)
         }
