@@ -220,6 +220,39 @@ import Testing
         }
     }
 
+    /// A command still waiting for the next write when its connection is killed never reached
+    /// the server, so the client sends it again on another connection; the ones written fail
+    /// with `mayHaveRun == true` and are not sent again.
+    @Test func aCommandHeldBackWhenItsConnectionDiesIsSentOnAnother() async throws {
+        try await RedisTestEnvironment.withClient({ $0.maxConnections = 1 }) { redis in
+            let key = RedisKey(RedisTestEnvironment.uniquePrefix())
+            let id = try #require(try await redis.send("CLIENT", "ID").int)
+            let blocked = (0..<16).map { _ in
+                Task {
+                    var command = RedisCommand("BLPOP", key: key)
+                    command.append("25")
+                    return try await redis.send(command)
+                }
+            }
+            #expect(await eventually { redis.commandsInFlight == 16 })
+            try await Self.waitUntilBlocked(id: id)
+            let held = Task { try await redis.send("ECHO", "held").string }
+            #expect(await eventually { redis.commandsInFlight == 17 })
+            try await RedisTestEnvironment.withClient { killer in
+                _ = try await killer.send("CLIENT", "KILL", "ID", "\(id)")
+            }
+            for task in blocked {
+                await #expect {
+                    _ = try await task.value
+                } throws: { error in
+                    (error as? RedisClientError)?.mayHaveRun == true
+                }
+            }
+            #expect(try await held.value == "held")
+            #expect(try await redis.send("CLIENT", "ID").int != id, "a new connection")
+        }
+    }
+
     /// The unread bytes the server holds for connection `id` (`qbuf` of `CLIENT LIST`).
     static func queryBuffer(of id: Int) async throws -> Int? {
         try await RedisTestEnvironment.withClient { observer in

@@ -158,7 +158,13 @@ public final class RedisClient: Service, Sendable {
             if let known, let connection = try? known.connectionWithoutWaiting(),
                 let pending = try? connection.queue(command)
             {
-                reply = try await pending.value()
+                do {
+                    reply = try await pending.value()
+                } catch let error as RedisClientError where !error.mayHaveRun && error.code == .connectionClosed {
+                    // The connection closed before the command was written (it waited for the
+                    // next write): the general path takes another one, as it would have.
+                    reply = try await self.routed(command, extraTimeout: .zero)
+                }
                 if case .error = reply {
                     reply = try await self.routed(command, extraTimeout: .zero, firstReply: reply)
                 }
