@@ -174,6 +174,59 @@ import Testing
         }
     }
 
+    /// A task already cancelled when it sends gets `CancellationError` and its command never
+    /// reaches the server (before, the command was queued and written, and only its reply
+    /// dropped: an `INCR` ran although its caller had been cancelled).
+    @Test func aTaskCancelledBeforeItSendsRunsNothing() async throws {
+        try await RedisTestEnvironment.withClient { redis in
+            let key = RedisKey(RedisTestEnvironment.uniquePrefix())
+            try await redis.set(key, to: "0")
+            let cancelled = Task {
+                withUnsafeCurrentTask { $0?.cancel() }
+                return try await redis.incr(key)
+            }
+            await #expect(throws: CancellationError.self) { try await cancelled.value }
+            // Commands of one connection run in order: a later command sees any INCR sent before.
+            #expect(try await redis.getString(key) == "0", "the cancelled INCR never ran")
+            #expect(redis.commandsInFlight == 0)
+            try await redis.delete(key)
+        }
+    }
+
+    /// Sixteen commands held by the server on the one connection, all cancelled: each caller
+    /// is answered once, at once, and the replies that come later are dropped, in step.
+    @Test func cancellingManyWaitingCommandsAnswersEachAndKeepsTheConnectionInStep() async throws {
+        try await RedisTestEnvironment.withClient({
+            $0.maxConnections = 1; $0.commandTimeout = .seconds(30)
+        }) { redis in
+            let key = RedisKey(RedisTestEnvironment.uniquePrefix())
+            let id = try #require(try await redis.send("CLIENT", "ID").int)
+            let blocked = (0..<16).map { _ in
+                Task {
+                    var command = RedisCommand("BLPOP", key: key)
+                    command.append("25")
+                    return try await redis.send(command)
+                }
+            }
+            #expect(await eventually { redis.commandsInFlight == 16 })
+            try await Self.waitUntilBlocked(id: id)
+            for task in blocked.reversed() { task.cancel() }
+            for task in blocked {
+                await #expect(throws: CancellationError.self) { try await task.value }
+            }
+            #expect(redis.commandsInFlight == 16, "their replies are still due")
+            try await RedisTestEnvironment.withClient { other in
+                var push = RedisCommand("RPUSH", key: key)
+                for index in 0..<16 { push.append("v\(index)") }
+                try await other.send(push)
+            }
+            #expect(try await redis.send("ECHO", "after").string == "after")
+            #expect(await eventually { redis.commandsInFlight == 0 })
+            #expect(try await redis.send("CLIENT", "ID").int == id, "the same connection, still in step")
+            try await redis.delete(key)
+        }
+    }
+
     /// Reply-clocked batching: while replies are due on a connection, new commands wait and go
     /// out together after its next read. Sixteen `BLPOP`s hold the one connection (the first
     /// blocks; the server keeps the rest unread in the connection's query buffer, `qbuf`), so

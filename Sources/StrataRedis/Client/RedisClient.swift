@@ -155,11 +155,9 @@ public final class RedisClient: Service, Sendable {
                 case .standalone(let pool): pool
                 case .cluster(let cluster): cluster.mappedPool(for: command.key)
                 }
-            if let known, let connection = try? known.connectionWithoutWaiting(),
-                let pending = try? connection.queue(command)
-            {
+            if let known, let connection = try? known.connectionWithoutWaiting() {
                 do {
-                    reply = try await pending.value()
+                    reply = try await connection.send(command)
                 } catch let error as RedisClientError where !error.mayHaveRun && error.code == .connectionClosed {
                     // The connection closed before the command was written (it waited for the
                     // next write): the general path takes another one, as it would have.
@@ -243,7 +241,7 @@ public final class RedisClient: Service, Sendable {
                         reply = try await connection.send(batch: [RedisCommand("ASKING"), command])[1]
                         asking = nil
                     } else {
-                        reply = try await connection.queue(command, extraTimeout: extraTimeout).value()
+                        reply = try await connection.send(command, extraTimeout: extraTimeout)
                     }
                 } catch let error as RedisClientError where !error.mayHaveRun && error.code == .connectionClosed {
                     // Closed before the command was written: another connection may take it.

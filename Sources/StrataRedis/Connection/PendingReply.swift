@@ -1,11 +1,11 @@
 import NIOCore
 import Synchronization
 
-/// The reply slot of one written command: answered once, by the reply, the connection's end,
-/// a timeout or the caller's cancellation, whichever comes first (the state machine below
-/// resumes the continuation exactly once, which is why an unsafe continuation is enough). The connection keeps it in
-/// its queue until the reply arrives even after the caller was answered otherwise, so the
-/// replies behind it still match their commands.
+/// A one-shot answer that may come before or after its caller waits for it, from any thread:
+/// a subscription's confirmation. Answered once, by whichever comes first (the state machine
+/// below resumes the continuation exactly once, which is why an unsafe continuation is
+/// enough). Commands do not use it: their continuations wait in the connection's
+/// `CommandQueue` itself.
 final class PendingReply: Sendable {
     private enum State {
         case initial

@@ -12,30 +12,35 @@ final class RedisChannelHandler: ChannelInboundHandler {
     private var parser: RESPParser
     /// Bytes received and not yet parsed.
     private var buffer = ByteBuffer()
-    /// The reply slots of the commands written, in order, with when their callers give up.
-    private var pending = CircularBuffer<(reply: PendingReply, deadline: NIODeadline)>(initialCapacity: 16)
+    /// The connection's commands, queued and written (shared with the callers).
+    let queue: CommandQueue
     private let counters: ConnectionCounters
     private let commandTimeout: TimeAmount
     private let logger: Logger
     private var timer: Scheduled<Void>?
     private var lastRead = NIODeadline.now()
     private var context: ChannelHandlerContext?
-    /// Why the connection ended, once it has.
-    private(set) var failure: RedisClientError?
     /// Set on a subscriber connection: every reply and push goes here instead of to a command.
     var onPush: ((RESPValue) -> Void)?
-    /// The connection's last written outbox and reply list, emptied and handed back to the
-    /// outbox at the next write (see `RedisConnection.drain()`), kept here because this is
-    /// the state its event loop owns.
+    /// The connection's last written outbox, emptied and handed back to the queue at the next
+    /// write (see `RedisConnection.drain()`), kept here because this is the state its event
+    /// loop owns.
     var spareOutbox: ByteBuffer?
-    var spareReplies: CircularBuffer<(reply: PendingReply, extraTimeout: TimeAmount)>?
     /// Called after each read with the number of replies matched, and with 0 when the timer
     /// fires or the channel closes: the connection writes what waited meanwhile.
     var afterReplies: ((Int) -> Void)?
-    /// Storage for the replies of one read between matching and resuming, kept between reads.
-    private var spareAnswered: CircularBuffer<(reply: PendingReply, value: RESPValue)>?
+    /// The replies of one read, parsed before their slots are taken (kept between reads).
+    private var values = CircularBuffer<RESPValue>(initialCapacity: 64)
+    /// Their slots, taken from the queue under one lock (kept between reads).
+    private var matched: [ReplySlot] = []
+    /// The replies of a batch so far, until its last one comes.
+    private var batchValues: [RESPValue] = []
 
-    init(limits: RESPParserLimits, counters: ConnectionCounters, commandTimeout: TimeAmount, logger: Logger) {
+    init(
+        queue: CommandQueue, limits: RESPParserLimits, counters: ConnectionCounters, commandTimeout: TimeAmount,
+        logger: Logger
+    ) {
+        self.queue = queue
         self.parser = RESPParser(limits: limits)
         self.counters = counters
         self.commandTimeout = commandTimeout
@@ -51,14 +56,9 @@ final class RedisChannelHandler: ChannelInboundHandler {
         self.timer?.cancel()
     }
 
-    /// Replies still due: commands written and not answered (including those whose callers
-    /// gave up, whose replies are read and dropped).
-    var repliesDue: Int { self.pending.count }
-
-    /// Queues the reply slot of a command just written (calls come in the order of writing).
-    func expect(_ reply: consuming PendingReply, deadline: NIODeadline) {
-        self.pending.append((reply, deadline))
-        if self.timer == nil, let context = self.context { self.armTimer(context: context, at: deadline) }
+    /// Arms the timeout timer for commands just written, unless it is armed already.
+    func commandsWritten(firstDeadline: NIODeadline) {
+        if self.timer == nil, let context = self.context { self.armTimer(context: context, at: firstDeadline) }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -70,11 +70,6 @@ final class RedisChannelHandler: ChannelInboundHandler {
             var bytes = bytes
             self.buffer.writeBuffer(&bytes)
         }
-        // The replies of this read are matched first, counted as answered, and only then handed
-        // to their callers: a caller resumed here may send its next command at once, and the
-        // pool must not count this one as still in flight then (with 800 callers the count
-        // ran past `pipelineDepthToGrow` and opened connections no one needed).
-        var answered = self.spareAnswered.take() ?? CircularBuffer(initialCapacity: 64)
         var failure: RedisClientError?
         do {
             while let value = try self.parser.next(from: &self.buffer) {
@@ -86,21 +81,27 @@ final class RedisChannelHandler: ChannelInboundHandler {
                     self.logger.debug("dropping a RESP3 push on a command connection")
                     continue
                 }
-                guard let (reply, _) = self.pending.popFirst() else {
-                    failure = RedisClientError(
-                        .protocolViolation, mayHaveRun: true, message: "a reply came that no command asked for")
-                    break
-                }
-                answered.append((reply, value))
+                self.values.append(value)
             }
         } catch {
             self.logger.warning("closing a Redis connection on a malformed reply", metadata: ["error": "\(error)"])
             failure = RedisClientError(.protocolViolation, mayHaveRun: true, message: "\(error)")
         }
-        let delivered = answered.count
-        if delivered > 0 { self.counters.answered(delivered) }
-        while let (reply, value) = answered.popFirst() { reply.resume(.success(value)) }
-        self.spareAnswered = answered
+        // The replies of this read take their slots first, are counted as answered, and only
+        // then go to their callers: a caller resumed here may send its next command at once,
+        // and the pool must not count this one as still in flight then (with 800 callers the
+        // count ran past `pipelineDepthToGrow` and opened connections no one needed).
+        let delivered = self.values.count
+        if delivered > 0 {
+            if self.queue.match(delivered, into: &self.matched) {
+                self.counters.answered(delivered)
+                self.deliver()
+            } else {
+                self.values.removeAll(keepingCapacity: true)
+                failure = RedisClientError(
+                    .protocolViolation, mayHaveRun: true, message: "a reply came that no command asked for")
+            }
+        }
         if let failure {
             self.fail(context: context, failure)
             return
@@ -109,13 +110,29 @@ final class RedisChannelHandler: ChannelInboundHandler {
         if delivered > 0 { self.afterReplies?(delivered) }
     }
 
+    /// Hands each parsed reply to its slot's caller, in order.
+    private func deliver() {
+        for slot in self.matched {
+            guard let value = self.values.popFirst() else { break }
+            switch slot.part {
+            case .whole:
+                slot.continuation?.resume(returning: value)
+            case .batched:
+                self.batchValues.append(value)
+            case .batchEnd:
+                self.batchValues.append(value)
+                let values = self.batchValues
+                self.batchValues.removeAll(keepingCapacity: true)
+                slot.continuation?.resume(returning: .array(values))
+            }
+        }
+        self.matched.removeAll(keepingCapacity: true)
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
         self.timer?.cancel()
         self.timer = nil
-        let failure =
-            self.failure ?? RedisClientError(.connectionClosed, mayHaveRun: true, message: "the connection closed")
-        self.failure = failure
-        self.failAll(failure)
+        self.failAll(RedisClientError(.connectionClosed, mayHaveRun: true, message: "the connection closed"))
         self.counters.closed()
         self.afterReplies?(0)
         self.afterReplies = nil
@@ -127,15 +144,21 @@ final class RedisChannelHandler: ChannelInboundHandler {
     }
 
     private func fail(context: ChannelHandlerContext, _ error: RedisClientError) {
-        if self.failure == nil { self.failure = error }
         self.failAll(error)
         context.close(promise: nil)
     }
 
+    /// Fails every unanswered command (the first failure is the one kept): those written may
+    /// have run, those still queued did not.
     private func failAll(_ error: RedisClientError) {
+        let (count, waiting) = self.queue.fail(error)
+        self.batchValues.removeAll()
         // Counted before the callers resume, as for replies.
-        if !self.pending.isEmpty { self.counters.answered(self.pending.count) }
-        while let (reply, _) = self.pending.popFirst() { reply.resume(.failure(error)) }
+        if count > 0 { self.counters.answered(count) }
+        for (continuation, written) in waiting {
+            continuation.resume(
+                throwing: written ? error : RedisClientError(error.code, mayHaveRun: false, message: error.message))
+        }
     }
 
     private func armTimer(context: ChannelHandlerContext, at deadline: NIODeadline) {
@@ -154,33 +177,26 @@ final class RedisChannelHandler: ChannelInboundHandler {
         // Commands held back behind a reply that is late go out now, each with its own deadline.
         self.afterReplies?(0)
         let now = NIODeadline.now()
-        var next: NIODeadline?
-        for (reply, deadline) in self.pending {
-            if deadline <= now {
-                if reply.resume(
-                    .failure(
-                        RedisClientError(
-                            .commandTimeout, mayHaveRun: true, message: "no reply within the command timeout")))
-                {
-                    self.counters.timedOut()
-                }
-            } else {
-                next = deadline
-                break
-            }
+        var expired: [UnsafeContinuation<RESPValue, any Error>] = []
+        let (next, oldest) = self.queue.expire(now: now, into: &expired)
+        for continuation in expired {
+            self.counters.timedOut()
+            continuation.resume(
+                throwing: RedisClientError(
+                    .commandTimeout, mayHaveRun: true, message: "no reply within the command timeout"))
         }
-        if let oldest = self.pending.first {
-            let unresponsiveAt = oldest.deadline + self.commandTimeout
-            if unresponsiveAt <= now && self.lastRead < oldest.deadline {
+        var rearm = next
+        if let oldest {
+            let unresponsiveAt = oldest + self.commandTimeout
+            if unresponsiveAt <= now && self.lastRead < oldest {
                 self.logger.warning("closing an unresponsive Redis connection")
                 self.fail(
                     context: context,
-                    RedisClientError(
-                        .connectionClosed, mayHaveRun: true, message: "the server stopped answering"))
+                    RedisClientError(.connectionClosed, mayHaveRun: true, message: "the server stopped answering"))
                 return
             }
-            next = min(next ?? unresponsiveAt, unresponsiveAt)
+            rearm = min(rearm ?? unresponsiveAt, unresponsiveAt)
         }
-        if let next { self.armTimer(context: context, at: next) }
+        if let rearm { self.armTimer(context: context, at: rearm) }
     }
 }

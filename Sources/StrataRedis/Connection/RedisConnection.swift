@@ -49,7 +49,7 @@ final class RedisConnection: Sendable {
     let counters: ConnectionCounters
     private let handler: NIOLoopBound<RedisChannelHandler>
     private let commandTimeout: TimeAmount
-    private let outbox = Mutex<Outbox>(Outbox())
+    private let queue: CommandQueue
     /// The most bytes of outbox storage kept between writes.
     static let keptOutboxBytes = 256 * 1024
     /// Commands are held back for the next read while at least this many replies are due on
@@ -60,22 +60,12 @@ final class RedisConnection: Sendable {
     /// Set once the handshake chose RESP3.
     let protocolVersion = Atomic<UInt8>(2)
 
-    /// Commands waiting for the next write: their bytes, already encoded, and the reply slots
-    /// of those that expect a reply (with the extra timeout of a blocking command).
-    private struct Outbox {
-        var bytes = ByteBuffer()
-        var replies = CircularBuffer<(reply: PendingReply, extraTimeout: TimeAmount)>(initialCapacity: 16)
-        var scheduled = false
-        /// The waiting commands go out after the connection's next read (`scheduled` stays set,
-        /// so no one schedules a write meanwhile), unless `holdAtMost` of them gather first.
-        var heldBack = false
-    }
-
     private init(
         channel: any Channel,
         endpoint: RedisConfiguration.Endpoint,
         counters: ConnectionCounters,
         handler: NIOLoopBound<RedisChannelHandler>,
+        queue: CommandQueue,
         commandTimeout: TimeAmount
     ) {
         self.channel = channel
@@ -83,6 +73,7 @@ final class RedisConnection: Sendable {
         self.endpoint = endpoint
         self.counters = counters
         self.handler = handler
+        self.queue = queue
         self.commandTimeout = commandTimeout
     }
 
@@ -95,6 +86,7 @@ final class RedisConnection: Sendable {
         logger: Logger
     ) async throws -> RedisConnection {
         let commandTimeout = TimeAmount(configuration.commandTimeout)
+        let queue = CommandQueue()
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(TimeAmount(configuration.connectTimeout))
             .channelOption(.socketOption(.so_keepalive), value: 1)
@@ -109,8 +101,8 @@ final class RedisConnection: Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(
                         RedisChannelHandler(
-                            limits: configuration.parserLimits, counters: counters, commandTimeout: commandTimeout,
-                            logger: logger))
+                            queue: queue, limits: configuration.parserLimits, counters: counters,
+                            commandTimeout: commandTimeout, logger: logger))
                 }
             }
         let channel: any Channel
@@ -127,7 +119,8 @@ final class RedisConnection: Sendable {
                 eventLoop: channel.eventLoop)
         }.get()
         let connection = RedisConnection(
-            channel: channel, endpoint: endpoint, counters: counters, handler: handler, commandTimeout: commandTimeout)
+            channel: channel, endpoint: endpoint, counters: counters, handler: handler, queue: queue,
+            commandTimeout: commandTimeout)
         // Commands held back for the replies in flight go out after each read, when the timer
         // fires and when the channel closes (the handler drops this hook then, which ends the
         // reference cycle it makes).
@@ -143,65 +136,119 @@ final class RedisConnection: Sendable {
     /// Sends one command and waits for its reply.
     ///
     /// - Parameter extraTimeout: added to the command timeout (blocking commands).
+    @inline(__always)
     func send(_ command: RedisCommand, extraTimeout: TimeAmount = .zero) async throws -> RESPValue {
-        try await self.queue(command, extraTimeout: extraTimeout).value()
-    }
-
-    /// Queues one command and returns the slot its reply will fill: the part of
-    /// ``send(_:extraTimeout:)`` before it waits, for a caller that awaits the reply itself
-    /// (one async call fewer per command).
-    func queue(_ command: RedisCommand, extraTimeout: TimeAmount = .zero) throws -> PendingReply {
-        let reply = PendingReply()
-        try self.enqueue(replies: 1) { outbox in
-            command.write(into: &outbox.bytes)
-            outbox.replies.append((reply, extraTimeout))
-        }
-        return reply
+        try await self.exchange(commands: 1, extraTimeout: extraTimeout) { command.write(into: &$0) }
     }
 
     /// Sends commands back to back, nothing else between them, and waits for every reply
     /// (`ASKING` + command, `MULTI` … `EXEC`).
     func send(batch commands: [RedisCommand]) async throws -> [RESPValue] {
-        let replies = commands.map { _ in PendingReply() }
-        try self.enqueue(replies: replies.count) { outbox in
-            for (command, reply) in zip(commands, replies) {
-                command.write(into: &outbox.bytes)
-                outbox.replies.append((reply, .zero))
-            }
+        guard !commands.isEmpty else { return [] }
+        let reply = try await self.exchange(commands: commands.count, extraTimeout: .zero) { bytes in
+            for command in commands { command.write(into: &bytes) }
         }
-        var values: [RESPValue] = []
-        values.reserveCapacity(replies.count)
-        for reply in replies { values.append(try await reply.value()) }
-        return values
+        return reply.elements ?? [reply]
     }
 
     /// Writes commands whose answers come as pushes (`SUBSCRIBE` on a subscriber connection).
     func write(_ command: RedisCommand) throws {
-        try self.enqueue(replies: 0) { outbox in command.write(into: &outbox.bytes) }
-    }
-
-    /// Adds commands to the outbox (encoding them there, under its lock, so they are never
-    /// copied on their way) and schedules a write if none is pending.
-    private func enqueue(replies: Int, _ add: (inout Outbox) -> Void) throws {
         guard self.isOpen else {
             throw RedisClientError(.connectionClosed, mayHaveRun: false, message: "the connection is closed")
         }
-        if replies > 0 { self.counters.inFlight.add(replies, ordering: .relaxed) }
-        let schedule = self.outbox.withLock { outbox -> Bool in
-            add(&outbox)
-            if !outbox.scheduled {
-                outbox.scheduled = true
-                return true
+        let schedule = try self.queue.state.withLock { state -> Bool in
+            if let failure = state.failure {
+                throw RedisClientError(failure.code, mayHaveRun: false, message: failure.message)
+            }
+            command.write(into: &state.bytes)
+            defer { state.scheduled = true }
+            return !state.scheduled
+        }
+        if schedule { self.channel.eventLoop.execute { self.drain(holding: false) } }
+    }
+
+    /// Queues `commands` commands (`write` encodes them) and waits for the reply of the last:
+    /// with more than one, for an array of all their replies.
+    ///
+    /// The caller's continuation goes into the queue itself. Its cancellation takes it back
+    /// from there under the queue's lock, so no object per command is needed to decide who
+    /// answers it. A task cancelled before its command is queued sends nothing; one cancelled
+    /// after is answered with `CancellationError` at once, and the reply is dropped when it
+    /// comes.
+    @inline(__always)
+    private func exchange(
+        commands: Int, extraTimeout: TimeAmount, _ write: (inout ByteBuffer) -> Void
+    ) async throws -> RESPValue {
+        let owner = CommandQueue.currentTask()
+        return try await withTaskCancellationHandler {
+            try await withUnsafeThrowingContinuation { continuation in
+                if Task.isCancelled {
+                    continuation.resume(throwing: CancellationError())
+                    return
+                }
+                if let error = self.enqueue(
+                    commands: commands, continuation: continuation, owner: owner, extraTimeout: extraTimeout, write)
+                {
+                    continuation.resume(throwing: error)
+                    return
+                }
+                // Cancelled between the check above and now: the handler may have looked
+                // before the slot was there.
+                if Task.isCancelled { self.cancel(owner: owner) }
+            }
+        } onCancel: {
+            self.cancel(owner: owner)
+        }
+    }
+
+    /// Answers `owner`'s command with `CancellationError` if it still waits.
+    private func cancel(owner: UInt) {
+        self.queue.takeContinuation(of: owner)?.resume(throwing: CancellationError())
+    }
+
+    /// Adds commands and their slots to the queue (encoding them there, under its lock, so
+    /// they are never copied on their way) and schedules a write if none is pending; the error
+    /// when the connection has ended.
+    private func enqueue(
+        commands: Int, continuation: UnsafeContinuation<RESPValue, any Error>, owner: UInt,
+        extraTimeout: TimeAmount, _ write: (inout ByteBuffer) -> Void
+    ) -> RedisClientError? {
+        guard self.isOpen else {
+            return RedisClientError(.connectionClosed, mayHaveRun: false, message: "the connection is closed")
+        }
+        self.counters.inFlight.add(commands, ordering: .relaxed)
+        enum Outcome {
+            case queued(schedule: Bool)
+            case ended(RedisClientError)
+        }
+        let outcome = self.queue.state.withLock { state -> Outcome in
+            if let failure = state.failure { return .ended(failure) }
+            write(&state.bytes)
+            for _ in 1..<commands {
+                state.slots.append(ReplySlot(continuation: nil, owner: owner, part: .batched, extraTimeout: .zero))
+            }
+            state.slots.append(
+                ReplySlot(
+                    continuation: continuation, owner: owner, part: commands == 1 ? .whole : .batchEnd,
+                    extraTimeout: extraTimeout))
+            if !state.scheduled {
+                state.scheduled = true
+                return .queued(schedule: true)
             }
             // Enough held back to be worth a write of their own.
-            if outbox.heldBack && outbox.replies.count >= Self.holdAtMost {
-                outbox.heldBack = false
-                return true
+            if state.heldBack && state.slots.count - state.written >= Self.holdAtMost {
+                state.heldBack = false
+                return .queued(schedule: true)
             }
-            return false
+            return .queued(schedule: false)
         }
-        if schedule {
-            self.channel.eventLoop.execute { self.drain(holding: true) }
+        switch outcome {
+        case .queued(let schedule):
+            if schedule { self.channel.eventLoop.execute { self.drain(holding: true) } }
+            return nil
+        case .ended(let failure):
+            self.counters.inFlight.subtract(commands, ordering: .relaxed)
+            return RedisClientError(failure.code, mayHaveRun: false, message: failure.message)
         }
     }
 
@@ -217,49 +264,45 @@ final class RedisConnection: Sendable {
     /// and larger (800 callers from the global executor: about 16 commands per write before,
     /// about 50 with it, and a tenth of the wake-ups of the event loop).
     ///
-    /// The outbox gets back the storage of the previous write, emptied, so commands queued
+    /// The queue gets back the storage of the previous write, emptied, so commands queued
     /// meanwhile are encoded into room that is already there rather than into a new buffer
     /// grown a doubling at a time. If the previous write is still pending, `clear()` finds
     /// its storage shared and takes new storage of the same size; a buffer past
     /// `Self.keptOutboxBytes` is not kept.
     private func drain(holding: Bool) {
         let handler = self.handler.value
-        let hold = holding && handler.repliesDue >= Self.holdWhileReplyDue
         var bytes = handler.spareOutbox ?? ByteBuffer()
         bytes.clear()
-        var replies = handler.spareReplies.take() ?? CircularBuffer(initialCapacity: 16)
         handler.spareOutbox = nil
-        self.outbox.withLock { outbox in
-            if hold && !outbox.replies.isEmpty && outbox.replies.count < Self.holdAtMost {
-                outbox.heldBack = true
-                return
+        let now = NIODeadline.now()
+        let deadline = now + self.commandTimeout
+        let firstDeadline = self.queue.state.withLock { state -> NIODeadline? in
+            let unwritten = state.slots.count - state.written
+            if holding && state.written >= Self.holdWhileReplyDue && unwritten > 0 && unwritten < Self.holdAtMost {
+                state.heldBack = true
+                return nil
             }
-            outbox.scheduled = false
-            outbox.heldBack = false
-            swap(&bytes, &outbox.bytes)
-            swap(&replies, &outbox.replies)
+            state.scheduled = false
+            state.heldBack = false
+            swap(&bytes, &state.bytes)
+            guard unwritten > 0 else { return nil }
+            var index = state.slots.index(state.slots.startIndex, offsetBy: state.written)
+            var first: NIODeadline?
+            while index != state.slots.endIndex {
+                let slotDeadline = deadline + state.slots[index].extraTimeout
+                state.slots[index].deadline = slotDeadline
+                first = first.map { min($0, slotDeadline) } ?? slotDeadline
+                index = state.slots.index(after: index)
+            }
+            state.written = state.slots.count
+            return first
         }
         defer {
             if bytes.capacity <= Self.keptOutboxBytes { handler.spareOutbox = bytes }
-            replies.removeAll(keepingCapacity: true)
-            handler.spareReplies = replies
         }
         guard bytes.readableBytes > 0 else { return }
-        if let failure = handler.failure {
-            if !replies.isEmpty { self.counters.answered(replies.count) }
-            while let (reply, _) = replies.popFirst() {
-                reply.resume(.failure(RedisClientError(failure.code, mayHaveRun: false, message: failure.message)))
-            }
-            return
-        }
-        let now = NIODeadline.now()
         self.counters.lastUsed.store(now.uptimeNanoseconds, ordering: .relaxed)
-        let deadline = now + self.commandTimeout
-        // Taken out of the list rather than copied from it (which retained each slot, and
-        // released it again when the list was emptied).
-        while let (reply, extraTimeout) = replies.popFirst() {
-            handler.expect(reply, deadline: deadline + extraTimeout)
-        }
+        if let firstDeadline { handler.commandsWritten(firstDeadline: firstDeadline) }
         self.channel.writeAndFlush(bytes, promise: nil)
     }
 
