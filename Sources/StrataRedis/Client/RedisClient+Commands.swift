@@ -67,11 +67,24 @@ extension RedisClient {
             try await self.send(Self.setCommand(key, value, expiration, condition, returnPrevious: true)), "SET GET")
     }
 
+    /// About how many bytes `argument` takes in a command (exact for bytes and strings).
+    @inline(__always)
+    static func sizeHint(_ argument: some RedisArgument) -> Int {
+        switch argument {
+        case let bytes as ByteBuffer: bytes.readableBytes
+        case let string as String: string.utf8.count
+        case let bytes as [UInt8]: bytes.count
+        case let key as RedisKey: key.bytes.readableBytes
+        default: 16
+        }
+    }
+
     static func setCommand(
         _ key: RedisKey, _ value: some RedisArgument, _ expiration: RedisExpiration?, _ condition: RedisSetCondition,
         returnPrevious: Bool
     ) -> RedisCommand {
-        var command = RedisCommand("SET", key: key)
+        // Room for the value and its length line, and for the options.
+        var command = RedisCommand("SET", key: key.bytes, reservingCapacity: Self.sizeHint(value) + 32)
         command.append(value)
         switch expiration {
         case .seconds(let seconds):

@@ -22,9 +22,15 @@ public struct RedisCommand: Sendable {
 
     /// Starts a command with its name and, optionally, its first key (written right after it).
     public init(_ name: String, key: ByteBuffer? = nil) {
+        self.init(name, key: key, reservingCapacity: 0)
+    }
+
+    /// Starts a command with room for `extra` more bytes of arguments, so a value appended
+    /// next does not grow (and copy) the storage.
+    init(_ name: String, key: ByteBuffer?, reservingCapacity extra: Int) {
         self.name = name
         self.arguments = []
-        self.arguments.reserveCapacity(32 + name.utf8.count + (key?.readableBytes ?? 0))
+        self.arguments.reserveCapacity(32 + name.utf8.count + (key?.readableBytes ?? 0) + extra)
         self.count = 0
         self.append(name)
         if let key {
