@@ -137,6 +137,15 @@ import Testing
         }
     }
 
+    /// A `BLPOP key 25` in a task of its own: the server holds it until `key` gets a value.
+    static func blockingPop(_ redis: RedisClient, _ key: RedisKey) -> Task<RESPValue, any Error> {
+        Task {
+            var command = RedisCommand("BLPOP", key: key)
+            command.append("25")
+            return try await redis.send(command)
+        }
+    }
+
     /// Ends a `BLPOP` on `key` from another connection: it answers `[key, "released"]`.
     static func release(_ key: RedisKey) async throws {
         try await RedisTestEnvironment.withClient { other in
@@ -155,11 +164,7 @@ import Testing
             // A blocking command cancelled while the server holds it: its reply (released by
             // another connection's push) arrives later and must be dropped, not handed to the
             // next command.
-            let blocked = Task {
-                var command = RedisCommand("BLPOP", key: key)
-                command.append("25")
-                return try await redis.send(command)
-            }
+            let blocked = Self.blockingPop(redis, key)
             try await Self.waitUntilBlocked(id: id)
             blocked.cancel()
             await #expect(throws: CancellationError.self) { try await blocked.value }
@@ -201,13 +206,7 @@ import Testing
         }) { redis in
             let key = RedisKey(RedisTestEnvironment.uniquePrefix())
             let id = try #require(try await redis.send("CLIENT", "ID").int)
-            let blocked = (0..<16).map { _ in
-                Task {
-                    var command = RedisCommand("BLPOP", key: key)
-                    command.append("25")
-                    return try await redis.send(command)
-                }
-            }
+            let blocked = (0..<16).map { _ in Self.blockingPop(redis, key) }
             #expect(await eventually { redis.commandsInFlight == 16 })
             try await Self.waitUntilBlocked(id: id)
             for task in blocked.reversed() { task.cancel() }
@@ -237,13 +236,7 @@ import Testing
             let key = RedisKey(RedisTestEnvironment.uniquePrefix())
             let id = try #require(try await redis.send("CLIENT", "ID").int)
             let blpop = "*3\r\n$5\r\nBLPOP\r\n$\(key.bytes.readableBytes)\r\n\(key)\r\n$2\r\n25\r\n"
-            let blocked = (0..<16).map { _ in
-                Task {
-                    var command = RedisCommand("BLPOP", key: key)
-                    command.append("25")
-                    return try await redis.send(command)
-                }
-            }
+            let blocked = (0..<16).map { _ in Self.blockingPop(redis, key) }
             #expect(await eventually { redis.commandsInFlight == 16 })
             try await Self.waitUntilBlocked(id: id)
             #expect(
@@ -280,13 +273,7 @@ import Testing
         try await RedisTestEnvironment.withClient({ $0.maxConnections = 1 }) { redis in
             let key = RedisKey(RedisTestEnvironment.uniquePrefix())
             let id = try #require(try await redis.send("CLIENT", "ID").int)
-            let blocked = (0..<16).map { _ in
-                Task {
-                    var command = RedisCommand("BLPOP", key: key)
-                    command.append("25")
-                    return try await redis.send(command)
-                }
-            }
+            let blocked = (0..<16).map { _ in Self.blockingPop(redis, key) }
             #expect(await eventually { redis.commandsInFlight == 16 })
             try await Self.waitUntilBlocked(id: id)
             let held = Task { try await redis.send("ECHO", "held").string }
