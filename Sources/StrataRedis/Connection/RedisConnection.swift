@@ -138,37 +138,34 @@ final class RedisConnection: Sendable {
     /// - Parameter extraTimeout: added to the command timeout (blocking commands).
     @inline(__always)
     func send(_ command: RedisCommand, extraTimeout: TimeAmount = .zero) async throws -> RESPValue {
-        try await self.exchange(commands: 1, extraTimeout: extraTimeout) { command.write(into: &$0) }
+        try await self.exchange(commands: 1, batch: false, extraTimeout: extraTimeout) { command.write(into: &$0) }
     }
 
     /// Sends commands back to back, nothing else between them, and waits for every reply
     /// (`ASKING` + command, `MULTI` … `EXEC`).
     func send(batch commands: [RedisCommand]) async throws -> [RESPValue] {
         guard !commands.isEmpty else { return [] }
-        let reply = try await self.exchange(commands: commands.count, extraTimeout: .zero) { bytes in
+        let reply = try await self.exchange(commands: commands.count, batch: true, extraTimeout: .zero) { bytes in
             for command in commands { command.write(into: &bytes) }
         }
-        return reply.elements ?? [reply]
+        // A batch's replies always come as one array of them, even for a batch of one.
+        guard case .array(let values) = reply, values.count == commands.count else {
+            throw RedisClientError(.unexpectedReply, mayHaveRun: true, message: "a batch's replies did not match it")
+        }
+        return values
     }
 
     /// Writes commands whose answers come as pushes (`SUBSCRIBE` on a subscriber connection).
     func write(_ command: RedisCommand) throws {
-        guard self.isOpen else {
-            throw RedisClientError(.connectionClosed, mayHaveRun: false, message: "the connection is closed")
+        if let error = self.enqueue(
+            commands: 0, batch: false, continuation: nil, owner: 0, extraTimeout: .zero, { command.write(into: &$0) })
+        {
+            throw error
         }
-        let schedule = try self.queue.state.withLock { state -> Bool in
-            if let failure = state.failure {
-                throw RedisClientError(failure.code, mayHaveRun: false, message: failure.message)
-            }
-            command.write(into: &state.bytes)
-            defer { state.scheduled = true }
-            return !state.scheduled
-        }
-        if schedule { self.channel.eventLoop.execute { self.drain(holding: false) } }
     }
 
-    /// Queues `commands` commands (`write` encodes them) and waits for the reply of the last:
-    /// with more than one, for an array of all their replies.
+    /// Queues `commands` commands (`write` encodes them) and waits for the reply of the last,
+    /// or with `batch`, for an array of all their replies.
     ///
     /// The caller's continuation goes into the queue itself. Its cancellation takes it back
     /// from there under the queue's lock, so no object per command is needed to decide who
@@ -177,7 +174,7 @@ final class RedisConnection: Sendable {
     /// comes.
     @inline(__always)
     private func exchange(
-        commands: Int, extraTimeout: TimeAmount, _ write: (inout ByteBuffer) -> Void
+        commands: Int, batch: Bool, extraTimeout: TimeAmount, _ write: (inout ByteBuffer) -> Void
     ) async throws -> RESPValue {
         let owner = CommandQueue.currentTask()
         return try await withTaskCancellationHandler {
@@ -187,7 +184,8 @@ final class RedisConnection: Sendable {
                     return
                 }
                 if let error = self.enqueue(
-                    commands: commands, continuation: continuation, owner: owner, extraTimeout: extraTimeout, write)
+                    commands: commands, batch: batch, continuation: continuation, owner: owner,
+                    extraTimeout: extraTimeout, write)
                 {
                     continuation.resume(throwing: error)
                     return
@@ -208,15 +206,16 @@ final class RedisConnection: Sendable {
 
     /// Adds commands and their slots to the queue (encoding them there, under its lock, so
     /// they are never copied on their way) and schedules a write if none is pending; the error
-    /// when the connection has ended.
+    /// when the connection has ended. With `commands == 0` the bytes go out with no slot
+    /// (commands answered by pushes).
     private func enqueue(
-        commands: Int, continuation: UnsafeContinuation<RESPValue, any Error>, owner: UInt,
+        commands: Int, batch: Bool, continuation: UnsafeContinuation<RESPValue, any Error>?, owner: UInt,
         extraTimeout: TimeAmount, _ write: (inout ByteBuffer) -> Void
     ) -> RedisClientError? {
         guard self.isOpen else {
             return RedisClientError(.connectionClosed, mayHaveRun: false, message: "the connection is closed")
         }
-        self.counters.inFlight.add(commands, ordering: .relaxed)
+        if commands > 0 { self.counters.inFlight.add(commands, ordering: .relaxed) }
         enum Outcome {
             case queued(schedule: Bool)
             case ended(RedisClientError)
@@ -224,13 +223,16 @@ final class RedisConnection: Sendable {
         let outcome = self.queue.state.withLock { state -> Outcome in
             if let failure = state.failure { return .ended(failure) }
             write(&state.bytes)
-            for _ in 1..<commands {
-                state.slots.append(ReplySlot(continuation: nil, owner: owner, part: .batched, extraTimeout: .zero))
+            if commands > 0 {
+                for _ in 1..<commands {
+                    state.slots.append(
+                        ReplySlot(continuation: nil, owner: owner, part: .batched, extraTimeout: .zero))
+                }
+                state.slots.append(
+                    ReplySlot(
+                        continuation: continuation, owner: owner, part: batch ? .batchEnd : .whole,
+                        extraTimeout: extraTimeout))
             }
-            state.slots.append(
-                ReplySlot(
-                    continuation: continuation, owner: owner, part: commands == 1 ? .whole : .batchEnd,
-                    extraTimeout: extraTimeout))
             if !state.scheduled {
                 state.scheduled = true
                 return .queued(schedule: true)
@@ -247,7 +249,7 @@ final class RedisConnection: Sendable {
             if schedule { self.channel.eventLoop.execute { self.drain(holding: true) } }
             return nil
         case .ended(let failure):
-            self.counters.inFlight.subtract(commands, ordering: .relaxed)
+            if commands > 0 { self.counters.inFlight.subtract(commands, ordering: .relaxed) }
             return RedisClientError(failure.code, mayHaveRun: false, message: failure.message)
         }
     }
