@@ -46,6 +46,25 @@ import Testing
         #expect(fields.lineCount(.expires) == 0)
     }
 
+    @Test func nameChecksAgreeWithEqualityAndContains() throws {
+        // Same length, different names; long names (stored out of line) against short ones;
+        // a name spelled in another case is the same name.
+        let names: [HTTPField.Name] = [
+            .eTag, .age, .date, .vary, .cacheControl, .lastModified, .contentLength, .transferEncoding,
+            .proxyAuthorization, try #require(HTTPField.Name("CDN-Cache-Control")),
+            try #require(HTTPField.Name("cdn-cache-control")), try #require(HTTPField.Name("Strata-Cache-Control")),
+            try #require(HTTPField.Name("X-Caf")), try #require(HTTPField.Name("X-Abc")),
+        ]
+        for lhs in names {
+            for rhs in names { #expect(lhs.isSame(as: rhs) == (lhs == rhs), "\(lhs) against \(rhs)") }
+        }
+        var fields: HTTPFields = [.eTag: "\"v1\"", .transferEncoding: "chunked"]
+        fields.append(HTTPField(name: try #require(HTTPField.Name("cdn-cache-control")), value: "max-age=5"))
+        for name in names { #expect(fields.has(name) == fields.contains(name), "\(name)") }
+        #expect(fields.has(try #require(HTTPField.Name("CDN-Cache-Control"))))
+        #expect(!fields.has(.cacheControl))
+    }
+
     @Test func appendDoesNotDuplicateDirectiveNames() {
         var fields: HTTPFields = [.cacheControl: "max-age=60"]
         fields.appendListElement("max-age=30", to: .cacheControl)

@@ -1,6 +1,26 @@
 public import HTTPTypes
 
+extension HTTPField.Name {
+    /// Whether `other` is the same field name, as `==` says, with the lengths compared first.
+    ///
+    /// Most field names differ in length, and a length is read without a call: `==` on two
+    /// different names calls into the String library every time (the longer names, such as
+    /// `CDN-Cache-Control`, through its slowest path). Header lookups on a hot path compare one
+    /// name against every field.
+    @inlinable
+    public func isSame(as other: HTTPField.Name) -> Bool {
+        self.canonicalName.utf8.count == other.canonicalName.utf8.count && self.canonicalName == other.canonicalName
+    }
+}
+
 extension HTTPFields {
+    /// Whether a field named `name` is present: `contains(_:)` with ``HTTPField/Name/isSame(as:)``
+    /// as the comparison, for hot paths.
+    @inlinable
+    public func has(_ name: HTTPField.Name) -> Bool {
+        self.contains { $0.name.isSame(as: name) }
+    }
+
     /// The elements of a comma-separated list field, across all its field lines, trimmed of
     /// whitespace, empty elements dropped. Commas inside quoted strings do not split.
     ///
@@ -9,7 +29,7 @@ extension HTTPFields {
     /// ```
     public func listElements(_ name: HTTPField.Name) -> [Substring] {
         var elements: [Substring] = []
-        for field in self where field.name == name {
+        for field in self where field.name.isSame(as: name) {
             ListParser.forEachElement(field.value[...]) { elements.append($0) }
         }
         return elements
@@ -19,7 +39,7 @@ extension HTTPFields {
     /// field lines, trimmed, empty elements skipped, without allocating: the hot-path form of
     /// ``listElements(_:)``.
     public func forEachListElement(_ name: HTTPField.Name, _ body: (Substring) -> Void) {
-        for field in self where field.name == name {
+        for field in self where field.name.isSame(as: name) {
             ListParser.forEachElement(field.value[...], body)
         }
     }
@@ -38,7 +58,7 @@ extension HTTPFields {
     /// ```
     public func combinedValue(_ name: HTTPField.Name) -> String? {
         var value: String?
-        for field in self where field.name == name {
+        for field in self where field.name.isSame(as: name) {
             if let earlier = value { value = earlier + ", " + field.value } else { value = field.value }
         }
         return value
@@ -47,14 +67,14 @@ extension HTTPFields {
     /// How many field lines named `name` there are.
     public func lineCount(_ name: HTTPField.Name) -> Int {
         var count = 0
-        for field in self where field.name == name { count += 1 }
+        for field in self where field.name.isSame(as: name) { count += 1 }
         return count
     }
 
     /// Whether the list field `name` has an element equal to `element`, ignoring case (the part
     /// before any `=` or `;` is compared, so `max-age` finds `max-age=60`).
     public func containsListElement(_ element: String, in name: HTTPField.Name) -> Bool {
-        for field in self where field.name == name {
+        for field in self where field.name.isSame(as: name) {
             var found = false
             ListParser.forEachElement(field.value[...]) { candidate in
                 if !found, ListParser.elementName(candidate).equalsIgnoringASCIICase(element) { found = true }
@@ -74,7 +94,7 @@ extension HTTPFields {
     /// response.headerFields.appendListElement("Origin", to: .vary)
     /// ```
     public mutating func appendListElement(_ element: String, to name: HTTPField.Name) {
-        guard let index = self.lastIndex(where: { $0.name == name }) else {
+        guard let index = self.lastIndex(where: { $0.name.isSame(as: name) }) else {
             self.append(HTTPField(name: name, value: element))
             return
         }

@@ -41,7 +41,7 @@ public struct QualityList: Sendable, Equatable {
         name: HTTPField.Name,
         _ body: (_ value: Substring, _ quality: Int) -> Void
     ) {
-        for field in fields where field.name == name {
+        for field in fields where field.name.isSame(as: name) {
             // Bytes only (UTF-8 view): no character segmentation, no intermediate arrays.
             ListParser.forEachElement(field.value[...]) { element in
                 let utf8 = element.utf8
