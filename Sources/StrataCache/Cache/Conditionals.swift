@@ -9,14 +9,14 @@ enum Conditionals {
     ]
 
     static func isConditional(_ fields: HTTPFields) -> Bool {
-        Self.conditionalFields.contains { fields[$0] != nil }
+        Self.conditionalFields.contains { fields.has($0) }
     }
 
     /// Whether a stored response with `stored` fields answers the request's conditionals
     /// with `304`: `If-None-Match` by weak comparison, else `If-Modified-Since` against
     /// `Last-Modified` (or `Date`).
     static func notModified(_ request: HTTPFields, stored: HTTPFields) -> Bool {
-        if request.contains(.ifNoneMatch) {
+        if request.has(.ifNoneMatch) {
             guard let etag = stored.combinedValue(.eTag) else {
                 return request.listElements(.ifNoneMatch).contains("*")
             }

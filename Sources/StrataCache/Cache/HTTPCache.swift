@@ -29,6 +29,7 @@ public final class HTTPCache: Sendable {
     let logger: Logger
     let metrics: CacheMetrics
     let collapser: RequestCollapser
+    let statusFields: CacheStatusFields
     private let revalidating = Mutex<Set<String>>([])
 
     /// Creates a cache.
@@ -50,6 +51,7 @@ public final class HTTPCache: Sendable {
         self.clock = clock
         self.logger = logger
         self.metrics = CacheMetrics(factory: configuration.metricsFactory)
+        self.statusFields = CacheStatusFields(name: configuration.name)
         self.collapser = RequestCollapser(
             maximumWaiters: configuration.maximumCollapsedWaiters, timeout: configuration.collapsedWaitTimeout)
     }
@@ -323,7 +325,7 @@ public final class HTTPCache: Sendable {
             var built = freshness.answerFields
             // Stored fields never hold Age or this cache's Cache-Status: append, without a lookup.
             built.append(HTTPField(name: .age, value: String(age)))
-            built.append(HTTPField(name: .cacheStatus, value: status.render(name: self.configuration.name)))
+            built.append(self.statusFields.field(status))
             fields = built
         }
         if (200..<300).contains(entry.status.code), Conditionals.notModified(request.head.headerFields, stored: fields)
@@ -568,7 +570,7 @@ public final class HTTPCache: Sendable {
                     tags: ResponsePolicy.tags(origin), storedUntil: responseTime),
                 // The stored fields keep every field the directives come from, unless
                 // `Connection` named one of them.
-                directives: origin.contains(.connection) ? nil : directives)
+                directives: origin.has(.connection) ? nil : directives)
             if candidate.storedUntil > responseTime { entry = candidate } else { refusal = .noFreshness }
         }
         self.policy.removeOwnFields(&response.head.headerFields)
@@ -585,8 +587,7 @@ public final class HTTPCache: Sendable {
         } else {
             flight?.finish(.notStored)
         }
-        response.head.headerFields.append(
-            HTTPField(name: .cacheStatus, value: status.render(name: self.configuration.name)))
+        response.head.headerFields.append(self.statusFields.field(status))
         return response
     }
 
@@ -596,7 +597,7 @@ public final class HTTPCache: Sendable {
         let directives = freshness.directives
         let initialAge = ResponsePolicy.currentAge(entry, dateValue: freshness.dateValue, now: entry.responseTime)
         let freshFor = max(0, freshness.lifetime - initialAge)
-        let validatable = entry.headerFields.contains(.eTag) || entry.headerFields.contains(.lastModified)
+        let validatable = entry.headerFields.has(.eTag) || entry.headerFields.has(.lastModified)
         let servableStale =
             self.mayServeStale(directives)
             && ((directives.staleWhileRevalidate ?? 0) > 0 || (directives.staleIfError ?? 0) > 0
@@ -716,8 +717,7 @@ public final class HTTPCache: Sendable {
             }
         }
         self.policy.removeOwnFields(&response.head.headerFields)
-        response.head.headerFields.append(
-            HTTPField(name: .cacheStatus, value: CacheStatus.forwarded(.method).render(name: self.configuration.name)))
+        response.head.headerFields.append(self.statusFields.field(.forwarded(.method)))
         return response
     }
 

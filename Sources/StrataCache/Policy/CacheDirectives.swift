@@ -57,53 +57,84 @@ public struct CacheDirectives: Sendable, Hashable {
     public init(_ fields: HTTPFields, name: HTTPField.Name = .cacheControl) {
         self.init()
         var seen: UInt32 = 0
-        fields.forEachListElement(name) { self.apply($0, seen: &seen) }
+        for field in fields where field.name.isSame(as: name) {
+            _ = self.parse(line: field.value, seen: &seen, dictionaryKeys: false)
+        }
     }
 
     /// Whether `fields` has a `name` field that parses as directives; a targeted field
     /// (RFC 9213) that is present but not a valid structured dictionary is ignored.
     static func targetedField(_ fields: HTTPFields, name: HTTPField.Name) -> CacheDirectives? {
-        guard fields.contains(name) else { return nil }
+        guard fields.has(name) else { return nil }
         var directives = CacheDirectives()
         var seen: UInt32 = 0
         var valid = true
-        fields.forEachListElement(name) { element in
-            let key = DirectiveElement.name(of: element)
-            // A structured-field dictionary key: lower case letter or `*`, then lcalpha,
-            // digits, `_-.*`.
-            guard let first = key.utf8.first, (first >= 0x61 && first <= 0x7A) || first == 0x2A,
-                key.utf8.allSatisfy({
-                    ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || "_-.*".utf8.contains($0)
-                })
-            else {
-                valid = false
-                return
-            }
-            directives.apply(element, seen: &seen)
+        for field in fields where field.name.isSame(as: name) {
+            if !directives.parse(line: field.value, seen: &seen, dictionaryKeys: true) { valid = false }
         }
         return valid ? directives : nil
     }
 
     /// The directives this cache knows, in the order of the bits of `seen`.
-    private static let known = [
+    private static let known: [[UInt8]] = [
         "max-age", "s-maxage", "no-cache", "no-store", "no-transform", "must-revalidate", "proxy-revalidate",
         "must-understand", "public", "private", "immutable", "stale-while-revalidate", "stale-if-error",
         "max-stale", "min-fresh", "only-if-cached",
-    ]
+    ].map { Array($0.utf8) }
+
+    /// Applies each directive of one field line, walking its bytes: elements split at commas
+    /// outside quoted strings, trimmed of whitespace, empty ones skipped (RFC 9110 §5.6.1); a
+    /// name ends at `=` or `;`. With `dictionaryKeys`, returns `false` when a name is not a
+    /// structured-field dictionary key (that element is then not applied).
+    private mutating func parse(line: String, seen: inout UInt32, dictionaryKeys: Bool) -> Bool {
+        var line = line
+        return line.withUTF8 { bytes in
+            var valid = true
+            var start = 0
+            var inQuotes = false
+            var escaped = false
+            for index in 0..<bytes.count {
+                let byte = bytes[index]
+                if escaped {
+                    escaped = false
+                } else if inQuotes {
+                    if byte == UInt8(ascii: "\\") {
+                        escaped = true
+                    } else if byte == UInt8(ascii: "\"") {
+                        inQuotes = false
+                    }
+                } else if byte == UInt8(ascii: "\"") {
+                    inQuotes = true
+                } else if byte == UInt8(ascii: ",") {
+                    if !self.apply(bytes[start..<index], seen: &seen, dictionaryKeys: dictionaryKeys) { valid = false }
+                    start = index + 1
+                }
+            }
+            if !self.apply(bytes[start..<bytes.count], seen: &seen, dictionaryKeys: dictionaryKeys) { valid = false }
+            return valid
+        }
+    }
 
     /// Applies one directive, unless one of the same name came first (`seen` has a bit per
-    /// known name). Names compare ignoring case, without allocating.
-    private mutating func apply(_ element: Substring, seen: inout UInt32) {
-        let name = DirectiveElement.name(of: element)
-        guard let index = Self.known.firstIndex(where: { name.equalsIgnoringASCIICase($0) }) else { return }
-        guard seen & (1 << index) == 0 else { return }
+    /// known name); `false` when `dictionaryKeys` and its name is not a dictionary key.
+    private mutating func apply(_ element: Slice<UnsafeBufferPointer<UInt8>>, seen: inout UInt32, dictionaryKeys: Bool)
+        -> Bool
+    {
+        let element = Self.trimmed(element)
+        guard !element.isEmpty else { return true }
+        let equals = element.firstIndex(of: UInt8(ascii: "="))
+        let nameEnd = element.firstIndex { $0 == UInt8(ascii: "=") || $0 == UInt8(ascii: ";") } ?? element.endIndex
+        let name = Self.trimmed(element[..<nameEnd])
+        if dictionaryKeys, !Self.isDictionaryKey(name) { return false }
+        guard let index = Self.known.firstIndex(where: { Self.equalsIgnoringCase(name, $0) }) else { return true }
+        guard seen & (1 << index) == 0 else { return true }
         seen |= 1 << index
-        let value = DirectiveElement.value(of: element)
+        let value = equals.map { element[($0 + 1)...] }
         switch index {
         case 0: self.maxAge = Self.seconds(value)
         case 1: self.sharedMaxAge = Self.seconds(value)
         case 2:
-            if let value, !value.isEmpty { self.noCacheFields = Self.fieldNames(value) } else { self.noCache = true }
+            if let names = Self.fieldNames(value) { self.noCacheFields = names } else { self.noCache = true }
         case 3: self.noStore = true
         case 4: self.noTransform = true
         case 5: self.mustRevalidate = true
@@ -111,13 +142,89 @@ public struct CacheDirectives: Sendable, Hashable {
         case 7: self.mustUnderstand = true
         case 8: self.isPublic = true
         case 9:
-            if let value, !value.isEmpty { self.privateFields = Self.fieldNames(value) } else { self.isPrivate = true }
+            if let names = Self.fieldNames(value) { self.privateFields = names } else { self.isPrivate = true }
         case 10: self.immutable = true
         case 11: self.staleWhileRevalidate = Self.seconds(value)
         case 12: self.staleIfError = Self.seconds(value)
         case 13: self.maxStale = value == nil ? Int.max : Self.seconds(value)
         case 14: self.minFresh = Self.seconds(value)
         default: self.onlyIfCached = true
+        }
+        return true
+    }
+
+    /// `bytes` without optional whitespace (space and tab) at either end.
+    private static func trimmed(_ bytes: Slice<UnsafeBufferPointer<UInt8>>) -> Slice<UnsafeBufferPointer<UInt8>> {
+        var start = bytes.startIndex
+        var end = bytes.endIndex
+        while start < end, bytes[start] == 0x20 || bytes[start] == 0x09 { start += 1 }
+        while end > start, bytes[end - 1] == 0x20 || bytes[end - 1] == 0x09 { end -= 1 }
+        return bytes[start..<end]
+    }
+
+    /// Calls `body` with a value's bytes, trimmed, its quotes removed and its escapes resolved
+    /// (`"a\\"b"` is `a"b`); copied only when it has escapes.
+    private static func withUnquoted<Result>(
+        _ bytes: Slice<UnsafeBufferPointer<UInt8>>, _ body: (Slice<UnsafeBufferPointer<UInt8>>) -> Result
+    ) -> Result {
+        var value = Self.trimmed(bytes)
+        guard value.first == UInt8(ascii: "\"") else { return body(value) }
+        value = value.dropFirst()
+        if value.last == UInt8(ascii: "\"") { value = value.dropLast() }
+        guard value.contains(UInt8(ascii: "\\")) else { return body(value) }
+        var unescaped: [UInt8] = []
+        unescaped.reserveCapacity(value.count)
+        var escaped = false
+        for byte in value {
+            if !escaped, byte == UInt8(ascii: "\\") {
+                escaped = true
+                continue
+            }
+            escaped = false
+            unescaped.append(byte)
+        }
+        return unescaped.withUnsafeBufferPointer { body($0[...]) }
+    }
+
+    private static func equalsIgnoringCase(_ name: Slice<UnsafeBufferPointer<UInt8>>, _ known: [UInt8]) -> Bool {
+        guard name.count == known.count else { return false }
+        for (byte, expected) in zip(name, known) where byte | (byte >= 0x41 && byte <= 0x5A ? 0x20 : 0) != expected {
+            return false
+        }
+        return true
+    }
+
+    /// A structured-field dictionary key: a lower-case letter or `*`, then lower-case letters,
+    /// digits and `_-.*` (RFC 8941 §3.2).
+    private static func isDictionaryKey(_ name: Slice<UnsafeBufferPointer<UInt8>>) -> Bool {
+        guard let first = name.first, (first >= 0x61 && first <= 0x7A) || first == 0x2A else { return false }
+        return name.allSatisfy {
+            ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5F || $0 == 0x2D || $0 == 0x2E
+                || $0 == 0x2A
+        }
+    }
+
+    /// A delta-seconds value (the bytes after `=`); `0` when missing or invalid, the ceiling
+    /// when too large.
+    private static func seconds(_ raw: Slice<UnsafeBufferPointer<UInt8>>?) -> Int {
+        guard let raw else { return 0 }
+        return Self.withUnquoted(raw) { value in
+            guard !value.isEmpty, value.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return 0 }
+            if value.count > 10 { return Self.deltaSecondsCeiling }
+            var seconds = 0
+            for byte in value { seconds = seconds * 10 + Int(byte - 0x30) }
+            return min(seconds, Self.deltaSecondsCeiling)
+        }
+    }
+
+    /// The field names of `no-cache="..."` or `private="..."` (the bytes after `=`), lower-cased;
+    /// `nil` when there is no value or it is empty.
+    private static func fieldNames(_ raw: Slice<UnsafeBufferPointer<UInt8>>?) -> [String]? {
+        guard let raw else { return nil }
+        return Self.withUnquoted(raw) { value -> [String]? in
+            guard !value.isEmpty else { return nil }
+            return String(decoding: value, as: UTF8.self).split(separator: ",").map { $0.trimmingOWS().lowercased() }
+                .filter { !$0.isEmpty }
         }
     }
 
@@ -126,43 +233,5 @@ public struct CacheDirectives: Sendable, Hashable {
         guard let value, !value.isEmpty, value.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return 0 }
         if value.utf8.count > 10 { return Self.deltaSecondsCeiling }
         return min(Int(value) ?? Self.deltaSecondsCeiling, Self.deltaSecondsCeiling)
-    }
-
-    private static func fieldNames(_ value: Substring) -> [String] {
-        value.split(separator: ",").map { $0.trimmingOWS().lowercased() }.filter { !$0.isEmpty }
-    }
-}
-
-/// The name and the unquoted value of one list element (`name=value`, `name="value"`).
-enum DirectiveElement {
-    static func name(of element: Substring) -> Substring {
-        let end =
-            element.utf8.firstIndex(where: { $0 == UInt8(ascii: "=") || $0 == UInt8(ascii: ";") })
-            ?? element.endIndex
-        return element[..<end].trimmingOWS()
-    }
-
-    static func value(of element: Substring) -> Substring? {
-        guard let equals = element.utf8.firstIndex(of: UInt8(ascii: "=")) else { return nil }
-        var value = element[element.utf8.index(after: equals)...].trimmingOWS()
-        // Bytes, not characters: no grapheme breaking on the hot path.
-        if value.utf8.first == UInt8(ascii: "\"") {
-            value = value[value.utf8.index(after: value.utf8.startIndex)...]
-            if value.utf8.last == UInt8(ascii: "\"") { value = value[..<value.utf8.index(before: value.utf8.endIndex)] }
-            if value.utf8.contains(UInt8(ascii: "\\")) {
-                var unescaped = ""
-                var escaped = false
-                for character in value {
-                    if !escaped, character == "\\" {
-                        escaped = true
-                        continue
-                    }
-                    escaped = false
-                    unescaped.append(character)
-                }
-                return unescaped[...]
-            }
-        }
-        return value
     }
 }

@@ -88,7 +88,7 @@ public enum CacheKey {
             if name == "*" { return nil }
             key += name
             key += ":"
-            if let fieldName = HTTPField.Name(name), request.contains(fieldName) {
+            if let fieldName = HTTPField.Name(name), request.has(fieldName) {
                 key += Self.normalisedValue(request, name: fieldName, lowercase: Self.caseInsensitive.contains(name))
             } else {
                 key += "\u{0}"

@@ -1,7 +1,9 @@
+import HTTPTypes
+
 /// One cache's member of the `Cache-Status` list (RFC 9211): what this cache did with a request.
 struct CacheStatus: Sendable {
     /// Why the request went to the origin (RFC 9211 §2.2).
-    enum Forward: String, Sendable {
+    enum Forward: String, Sendable, CaseIterable {
         case bypass, method, uriMiss = "uri-miss", varyMiss = "vary-miss", request, stale
     }
 
@@ -33,6 +35,13 @@ struct CacheStatus: Sendable {
         return status
     }
 
+    /// Whether this is what a forwarded request the origin answered `200` says, with nothing
+    /// else than whether it was stored: the status of most misses.
+    var isForwardedOK: Bool {
+        !self.hit && self.forward != nil && self.forwardStatus == 200 && self.ttl == nil && !self.collapsed
+            && self.detail == nil
+    }
+
     /// The list member, `Strata; fwd=uri-miss; fwd-status=200; stored`.
     func render(name: String) -> String {
         // Appended piece by piece into one allocation: no intermediate strings.
@@ -59,5 +68,37 @@ struct CacheStatus: Sendable {
             text.append(detail)
         }
         return text
+    }
+}
+
+/// The `Cache-Status` fields of one cache: the common forwarded ones made once, the others
+/// rendered for each response.
+struct CacheStatusFields: Sendable {
+    let name: String
+    /// Forwarded with `fwd-status=200`, at `Forward`'s position times two, plus one when stored.
+    private let forwardedOK: [HTTPField]
+
+    init(name: String) {
+        self.name = name
+        var fields: [HTTPField] = []
+        for forward in CacheStatus.Forward.allCases {
+            for stored in [false, true] {
+                var status = CacheStatus.forwarded(forward)
+                status.forwardStatus = 200
+                status.stored = stored
+                fields.append(HTTPField(name: .cacheStatus, value: status.render(name: name)))
+            }
+        }
+        self.forwardedOK = fields
+    }
+
+    /// The field saying `status`.
+    func field(_ status: CacheStatus) -> HTTPField {
+        if status.isForwardedOK, let forward = status.forward,
+            let position = CacheStatus.Forward.allCases.firstIndex(of: forward)
+        {
+            return self.forwardedOK[position * 2 + (status.stored ? 1 : 0)]
+        }
+        return HTTPField(name: .cacheStatus, value: status.render(name: self.name))
     }
 }

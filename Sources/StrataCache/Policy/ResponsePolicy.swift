@@ -53,7 +53,7 @@ struct ResponsePolicy: Sendable {
         guard request.method == .get else { return .method }
         if requestDirectives.noStore { return .requestNoStore }
         let code = response.status.code
-        if code < 200 || code == 206 || code == 304 || response.headerFields.contains(.contentRange) { return .partial }
+        if code < 200 || code == 206 || code == 304 || response.headerFields.has(.contentRange) { return .partial }
         if directives.mustUnderstand {
             if !Self.understood.contains(code) { return .mustUnderstand }
         } else if directives.noStore {
@@ -61,19 +61,19 @@ struct ResponsePolicy: Sendable {
         }
         if self.shared {
             if directives.isPrivate { return .isPrivate }
-            if request.headerFields.contains(.authorization),
+            if request.headerFields.has(.authorization),
                 !(directives.isPublic || directives.sharedMaxAge != nil || directives.mustRevalidate)
             {
                 return .authorization
             }
-            if response.headerFields.contains(.setCookie) { return .setCookie }
+            if response.headerFields.has(.setCookie) { return .setCookie }
         }
         let vary = CacheKey.varyNames(response.headerFields)
         if vary.contains("*") { return .varyStar }
         if self.shared, vary.contains(where: { self.perUserVaryFields.contains($0) }) { return .perUser }
         let explicit =
             directives.maxAge != nil || (self.shared && directives.sharedMaxAge != nil)
-            || response.headerFields.contains(.expires) || directives.isPublic || (!self.shared && directives.isPrivate)
+            || response.headerFields.has(.expires) || directives.isPublic || (!self.shared && directives.isPrivate)
         guard explicit || Self.heuristicallyCacheable.contains(code) else { return .status }
         return nil
     }
@@ -101,7 +101,7 @@ struct ResponsePolicy: Sendable {
         // One pass, no joined string: two Date lines join into no valid date, as one invalid line is.
         var date: String?
         var lines = 0
-        for field in fields where field.name == .date {
+        for field in fields where field.name.isSame(as: .date) {
             lines += 1
             date = field.value
         }
@@ -159,7 +159,7 @@ struct ResponsePolicy: Sendable {
     func storedFields(_ fields: HTTPFields, directives: CacheDirectives) -> HTTPFields {
         var stored = fields
         func remove(_ name: HTTPField.Name) {
-            if stored.contains(name) { stored[name] = nil }
+            if stored.has(name) { stored[name] = nil }
         }
         for name in fields.listElements(.connection) {
             if let name = HTTPField.Name(String(name)) { remove(name) }
@@ -179,7 +179,7 @@ struct ResponsePolicy: Sendable {
     /// Removes the fields meant for this cache alone: its own targeted fields and, unless
     /// exposed, the tag fields.
     func removeOwnFields(_ fields: inout HTTPFields) {
-        for name in self.targetedFields where name != .cdnCacheControl && fields.contains(name) { fields[name] = nil }
+        for name in self.targetedFields where !name.isSame(as: .cdnCacheControl) && fields.has(name) { fields[name] = nil }
         self.removeTagFields(&fields)
     }
 
@@ -187,13 +187,13 @@ struct ResponsePolicy: Sendable {
     /// fields' storage.
     private func removeTagFields(_ fields: inout HTTPFields) {
         guard !self.exposesTagFields else { return }
-        if fields.contains(.cacheTag) { fields[.cacheTag] = nil }
-        if fields.contains(.surrogateKey) { fields[.surrogateKey] = nil }
+        if fields.has(.cacheTag) { fields[.cacheTag] = nil }
+        if fields.has(.surrogateKey) { fields[.surrogateKey] = nil }
     }
 
     /// The tags of a response: `Cache-Tag` (comma-separated) and `Surrogate-Key` (space-separated).
     static func tags(_ fields: HTTPFields) -> [String] {
-        guard fields.contains(.cacheTag) || fields.contains(.surrogateKey) else { return [] }
+        guard fields.has(.cacheTag) || fields.has(.surrogateKey) else { return [] }
         var tags: [String] = fields.listElements(.cacheTag).map(String.init)
         for line in fields[values: .surrogateKey] {
             for tag in line.split(whereSeparator: { $0 == " " || $0 == "\t" }) { tags.append(String(tag)) }
@@ -271,7 +271,7 @@ final class Freshness: Sendable {
 /// The request directives, with `Pragma: no-cache` standing for `Cache-Control: no-cache` when
 /// the request has no `Cache-Control` (RFC 9111 §5.4).
 func requestDirectives(_ fields: HTTPFields) -> CacheDirectives {
-    if fields.contains(.cacheControl) { return CacheDirectives(fields) }
+    if fields.has(.cacheControl) { return CacheDirectives(fields) }
     var directives = CacheDirectives()
     if fields.containsListElement("no-cache", in: .pragmaField) { directives.noCache = true }
     return directives
