@@ -170,32 +170,31 @@ extension MemoryCacheStore {
             return slot
         }
 
+        /// Mutates the node in its slot (optional chaining on the array's element): a copy of
+        /// the node would share its variants, and appending would copy them all.
         mutating func replaceVariant(_ response: CachedResponse, size: Int, in slot: Int, maximumVariants: Int) {
-            guard var node = self.nodes[slot] else { return }
-            if let position = node.variants.firstIndex(where: { $0.variantKey == response.variantKey }) {
-                node.bytes -= node.variants[position].approximateSize
-                self.bytes -= node.variants[position].approximateSize
-                node.variants.remove(at: position)
+            guard self.nodes[slot] != nil else { return }
+            var removed = 0
+            if let position = self.nodes[slot]?.variants.firstIndex(where: { $0.variantKey == response.variantKey }) {
+                removed += self.nodes[slot]?.variants.remove(at: position).approximateSize ?? 0
             }
-            while node.variants.count >= maximumVariants {
-                let dropped = node.variants.removeFirst()
-                node.bytes -= dropped.approximateSize
-                self.bytes -= dropped.approximateSize
+            while let count = self.nodes[slot]?.variants.count, count >= maximumVariants {
+                removed += self.nodes[slot]?.variants.removeFirst().approximateSize ?? 0
             }
-            node.variants.append(response)
-            node.bytes += size
-            self.bytes += size
-            self.nodes[slot] = node
+            self.nodes[slot]?.variants.append(response)
+            self.nodes[slot]?.bytes += size - removed
+            self.bytes += size - removed
             self.indexTags(of: slot)
         }
 
         mutating func indexTags(of slot: Int) {
-            guard var node = self.nodes[slot] else { return }
+            guard let node = self.nodes[slot] else { return }
+            // Nothing tagged before or now, the usual case: no sets to build.
+            if node.tags.isEmpty, node.variants.allSatisfy({ $0.tags.isEmpty }) { return }
             let tags = Set(node.variants.flatMap(\.tags))
             for tag in node.tags.subtracting(tags) { self.untag(tag, key: node.key) }
             for tag in tags.subtracting(node.tags) { self.tags[tag, default: []].insert(node.key) }
-            node.tags = tags
-            self.nodes[slot] = node
+            self.nodes[slot]?.tags = tags
         }
 
         private mutating func untag(_ tag: String, key: String) {
