@@ -18,6 +18,13 @@ import StrataServer
 // No policy, no collapsing and no `Cache-Status` in the first two.
 //
 //   ProxyStoreFloor --port 18296 --upstream http://127.0.0.1:18290 --mode lookup [--memory-bytes N]
+//
+// `--in-process N` runs no server: N misses (each a new URL) through `lookup` and through
+// `cache`, in turn, with an origin in the process answering what nginx does in
+// `scripts/bench-cache.sh` (the same fields and 13 bytes), and prints the time per miss of each
+// and what the cache adds: the cache's own work on a miss, without the network's noise.
+//
+//   ProxyStoreFloor --in-process 200000 [--rounds 5] [--memory-bytes N] [--mode nocollapse]
 
 let arguments = CommandLine.arguments
 func option(_ name: String) -> String? {
@@ -36,8 +43,8 @@ guard ["floor", "lookup", "cache", "nocollapse"].contains(mode) else {
 }
 
 /// The proxy's answer, then the store write.
-struct StoringResponder: HTTPResponder {
-    let proxy: ReverseProxy<BasicContext>
+struct StoringResponder<Origin: HTTPResponder<BasicContext>>: HTTPResponder {
+    let proxy: Origin
     let store: MemoryCacheStore
     /// Whether the store is read first, as a cache's lookup does.
     let looksUp: Bool
@@ -62,6 +69,57 @@ struct StoringResponder: HTTPResponder {
     }
 }
 
+/// `--in-process`: the median time per miss of `lookup` and `cache` over `rounds` rounds.
+/// Runs off the main actor, so the misses run on one thread of the global executor without a hop.
+@concurrent func measureInProcess(
+    misses: Int, rounds: Int, memoryBytes: Int, configuration: HTTPCacheConfiguration
+) async throws {
+    let date = HTTPDate.format(secondsSince1970: SystemWallClock().now().secondsSince1970)
+    let fields: HTTPFields = [
+        .server: "nginx/1.22.1", .date: date, .contentType: "application/octet-stream",
+        .lastModified: "Mon, 07 Dec 2026 07:00:05 GMT", .eTag: "\"6b165975-d\"", .cacheControl: "max-age=3600",
+        .acceptRanges: "bytes",
+    ]
+    let body = ByteBuffer(string: "Hello, World!")
+    let origin = ClosureResponder<BasicContext> { _, _ in
+        ServerResponse(status: .ok, headerFields: fields, body: ResponseBody(buffer: body))
+    }
+    var quiet = Logger(label: "in-process")
+    quiet.logLevel = .critical
+    let context = BasicContext(source: ContextSource(logger: quiet))
+    var head = HTTPRequest(method: .get, scheme: "http", authority: "127.0.0.1:18296", path: "/")
+    head.headerFields = [.userAgent: "wrk"]
+    var timings: [String: [Double]] = [:]
+    var serial = 0
+    for _ in 0..<rounds {
+        for name in ["lookup", "cache"] {
+            let store = MemoryCacheStore(maximumBytes: memoryBytes)
+            let responder: any HTTPResponder<BasicContext> =
+                name == "lookup"
+                ? StoringResponder(proxy: origin, store: store, looksUp: true)
+                : try HTTPCache(store: store, configuration: configuration).responder(origin: origin)
+            let clock = ContinuousClock()
+            let start = clock.now
+            for _ in 0..<misses {
+                serial += 1
+                var request = head
+                request.path = "/13?miss=\(serial)"
+                let response = try await responder.respond(to: ServerRequest(head: request), context: context)
+                guard response.status == .ok else { throw UsageError(description: "\(name): \(response.status)") }
+            }
+            let elapsed = clock.now - start
+            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            timings[name, default: []].append(seconds / Double(misses) * 1e9)
+        }
+    }
+    func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+    let lookup = median(timings["lookup"] ?? [0])
+    let cache = median(timings["cache"] ?? [0])
+    print(
+        "lookup \(Int(lookup)) ns/miss, cache \(Int(cache)) ns/miss, cache adds \(Int(cache - lookup)) ns"
+            + " (median of \(rounds) rounds of \(misses))")
+}
+
 let logger = {
     var logger = Logger(label: "proxy-store-floor")
     logger.logLevel = .warning
@@ -78,7 +136,11 @@ if mode == "nocollapse" { cacheConfiguration.collapsesRequests = false }
     let group = ServiceGroup(services: [proxy, server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
     try await group.run()
 }
-if mode == "floor" || mode == "lookup" {
+if let misses = option("--in-process").flatMap(Int.init) {
+    try await measureInProcess(
+        misses: misses, rounds: option("--rounds").flatMap(Int.init) ?? 5, memoryBytes: memoryBytes,
+        configuration: cacheConfiguration)
+} else if mode == "floor" || mode == "lookup" {
     try await serve(StoringResponder(proxy: proxy, store: store, looksUp: mode == "lookup"))
 } else {
     try await serve(try HTTPCache(store: store, configuration: cacheConfiguration).responder(origin: proxy))
