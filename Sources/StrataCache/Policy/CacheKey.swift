@@ -264,7 +264,7 @@ public struct AcceptEncodingNormalization: Sendable, Hashable {
         guard self.mode != .unchanged else { return }
         var lines = 0
         var current: String?
-        for field in fields where field.name == .acceptEncoding {
+        for field in fields where field.name.isSame(as: .acceptEncoding) {
             lines += 1
             current = field.value
         }
