@@ -23,8 +23,9 @@ import StrataServer
 // `cache`, in turn, with an origin in the process answering what nginx does in
 // `scripts/bench-cache.sh` (the same fields and 13 bytes), and prints the time per miss of each
 // and what the cache adds: the cache's own work on a miss, without the network's noise.
+// `--only lookup` or `--only cache` runs one of them (for a profile of it alone).
 //
-//   ProxyStoreFloor --in-process 200000 [--rounds 5] [--memory-bytes N] [--mode nocollapse]
+//   ProxyStoreFloor --in-process 200000 [--rounds 5] [--memory-bytes N] [--mode nocollapse] [--only cache]
 
 let arguments = CommandLine.arguments
 func option(_ name: String) -> String? {
@@ -72,7 +73,7 @@ struct StoringResponder<Origin: HTTPResponder<BasicContext>>: HTTPResponder {
 /// `--in-process`: the median time per miss of `lookup` and `cache` over `rounds` rounds.
 /// Runs off the main actor, so the misses run on one thread of the global executor without a hop.
 @concurrent func measureInProcess(
-    misses: Int, rounds: Int, memoryBytes: Int, configuration: HTTPCacheConfiguration
+    misses: Int, rounds: Int, memoryBytes: Int, configuration: HTTPCacheConfiguration, only: String?
 ) async throws {
     let date = HTTPDate.format(secondsSince1970: SystemWallClock().now().secondsSince1970)
     let fields: HTTPFields = [
@@ -92,7 +93,7 @@ struct StoringResponder<Origin: HTTPResponder<BasicContext>>: HTTPResponder {
     var timings: [String: [Double]] = [:]
     var serial = 0
     for _ in 0..<rounds {
-        for name in ["lookup", "cache"] {
+        for name in ["lookup", "cache"] where only == nil || only == name {
             let store = MemoryCacheStore(maximumBytes: memoryBytes)
             let responder: any HTTPResponder<BasicContext> =
                 name == "lookup"
@@ -113,6 +114,10 @@ struct StoringResponder<Origin: HTTPResponder<BasicContext>>: HTTPResponder {
         }
     }
     func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+    if let only {
+        print("\(only) \(Int(median(timings[only] ?? [0]))) ns/miss (median of \(rounds) rounds of \(misses))")
+        return
+    }
     let lookup = median(timings["lookup"] ?? [0])
     let cache = median(timings["cache"] ?? [0])
     print(
@@ -139,7 +144,7 @@ if mode == "nocollapse" { cacheConfiguration.collapsesRequests = false }
 if let misses = option("--in-process").flatMap(Int.init) {
     try await measureInProcess(
         misses: misses, rounds: option("--rounds").flatMap(Int.init) ?? 5, memoryBytes: memoryBytes,
-        configuration: cacheConfiguration)
+        configuration: cacheConfiguration, only: option("--only"))
 } else if mode == "floor" || mode == "lookup" {
     try await serve(StoringResponder(proxy: proxy, store: store, looksUp: mode == "lookup"))
 } else {
