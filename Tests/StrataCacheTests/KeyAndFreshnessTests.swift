@@ -202,6 +202,22 @@ import Testing
         #expect(directives.staleWhileRevalidate == 2_147_483_648)
     }
 
+    @Test func directivesParseAroundWhitespaceEmptyElementsAndBadNumbers() {
+        let spaced = CacheDirectives([
+            .cacheControl: " max-age = 60 ,, ,\tNo-Store\t, s-maxage=12345678901, min-fresh=1x"
+        ])
+        #expect(spaced.maxAge == 60)
+        #expect(spaced.noStore)
+        #expect(spaced.sharedMaxAge == 2_147_483_648)
+        #expect(spaced.minFresh == 0)
+        // A comma inside quotes does not end the element; a name ends at `;` too.
+        let quoted = CacheDirectives([.cacheControl: "private=\"a, b\", must-revalidate;x=1, max-stale"])
+        #expect(quoted.privateFields == ["a", "b"])
+        #expect(quoted.mustRevalidate)
+        #expect(quoted.maxStale == Int.max)
+        #expect(CacheDirectives([.cacheControl: ""]) == CacheDirectives())
+    }
+
     @Test func malformedQuotedDirectiveValuesParseWithoutLosingTheDirective() {
         // An escaped character inside quotes, an unterminated quote, and a lone quote.
         let escaped = CacheDirectives([.cacheControl: "private=\"Set-Cookie, X-\\A\", max-age=5"])

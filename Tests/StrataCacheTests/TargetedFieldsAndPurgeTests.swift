@@ -1,9 +1,10 @@
 import HTTPTypes
 import NIOCore
 import Strata
-import StrataCache
 import StrataTesting
 import Testing
+
+@testable import StrataCache
 
 /// RFC 9213 targeted fields, RFC 9211 `Cache-Status`, purging and tags.
 @Suite struct TargetedFieldsAndPurgeTests {
@@ -46,6 +47,33 @@ import Testing
             first.headerFields[values: .cacheStatus] == [
                 "origin-cache; hit", "edge-1; fwd=uri-miss; fwd-status=200; stored",
             ])
+    }
+
+    @Test func theCacheStatusFieldsMadeOnceSayWhatRenderingSays() {
+        let fields = CacheStatusFields(name: "edge-1")
+        var checked = 0
+        for forward in [nil] + CacheStatus.Forward.allCases.map(Optional.some) {
+            for forwardStatus in [nil, 200, 404] {
+                for (stored, collapsed, hit) in [
+                    (false, false, false), (true, false, false), (true, true, false), (false, false, true),
+                ] {
+                    var status = CacheStatus()
+                    status.forward = forward
+                    status.forwardStatus = forwardStatus
+                    status.stored = stored
+                    status.collapsed = collapsed
+                    status.hit = hit
+                    let field = fields.field(status)
+                    #expect(field.name == .cacheStatus)
+                    #expect(field.value == status.render(name: "edge-1"), "\(field.value)")
+                    checked += 1
+                }
+            }
+        }
+        #expect(checked == 7 * 3 * 4)
+        var stale = CacheStatus.forwarded(.stale)
+        stale.forwardStatus = 200
+        #expect(fields.field(stale).value == "edge-1; fwd=stale; fwd-status=200")
     }
 
     @Test func purgingByURLAndByTag() async throws {

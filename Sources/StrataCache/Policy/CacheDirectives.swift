@@ -188,8 +188,9 @@ public struct CacheDirectives: Sendable, Hashable {
 
     private static func equalsIgnoringCase(_ name: Slice<UnsafeBufferPointer<UInt8>>, _ known: [UInt8]) -> Bool {
         guard name.count == known.count else { return false }
-        for (byte, expected) in zip(name, known) where byte | (byte >= 0x41 && byte <= 0x5A ? 0x20 : 0) != expected {
-            return false
+        for (byte, expected) in zip(name, known) {
+            let lower = byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte
+            if lower != expected { return false }
         }
         return true
     }

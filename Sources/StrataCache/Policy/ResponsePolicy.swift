@@ -179,7 +179,9 @@ struct ResponsePolicy: Sendable {
     /// Removes the fields meant for this cache alone: its own targeted fields and, unless
     /// exposed, the tag fields.
     func removeOwnFields(_ fields: inout HTTPFields) {
-        for name in self.targetedFields where !name.isSame(as: .cdnCacheControl) && fields.has(name) { fields[name] = nil }
+        for name in self.targetedFields where !name.isSame(as: .cdnCacheControl) && fields.has(name) {
+            fields[name] = nil
+        }
         self.removeTagFields(&fields)
     }
 
