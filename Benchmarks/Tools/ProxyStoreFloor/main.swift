@@ -73,7 +73,7 @@ struct StoringResponder<Origin: HTTPResponder<BasicContext>>: HTTPResponder {
 /// `--in-process`: the median time per miss of `lookup` and `cache` over `rounds` rounds.
 /// Runs off the main actor, so the misses run on one thread of the global executor without a hop.
 @concurrent func measureInProcess(
-    misses: Int, rounds: Int, memoryBytes: Int, configuration: HTTPCacheConfiguration, only: String?
+    misses: Int, rounds: Int, memoryBytes: Int, configuration: HTTPCacheConfiguration, only: String?, logger: Logger
 ) async throws {
     let date = HTTPDate.format(secondsSince1970: SystemWallClock().now().secondsSince1970)
     let fields: HTTPFields = [
@@ -85,9 +85,7 @@ struct StoringResponder<Origin: HTTPResponder<BasicContext>>: HTTPResponder {
     let origin = ClosureResponder<BasicContext> { _, _ in
         ServerResponse(status: .ok, headerFields: fields, body: ResponseBody(buffer: body))
     }
-    var quiet = Logger(label: "in-process")
-    quiet.logLevel = .critical
-    let context = BasicContext(source: ContextSource(logger: quiet))
+    let context = BasicContext(source: ContextSource(logger: logger))
     var head = HTTPRequest(method: .get, scheme: "http", authority: "127.0.0.1:18296", path: "/")
     head.headerFields = [.userAgent: "wrk"]
     var timings: [String: [Double]] = [:]
@@ -144,7 +142,7 @@ if mode == "nocollapse" { cacheConfiguration.collapsesRequests = false }
 if let misses = option("--in-process").flatMap(Int.init) {
     try await measureInProcess(
         misses: misses, rounds: option("--rounds").flatMap(Int.init) ?? 5, memoryBytes: memoryBytes,
-        configuration: cacheConfiguration, only: option("--only"))
+        configuration: cacheConfiguration, only: option("--only"), logger: logger)
 } else if mode == "floor" || mode == "lookup" {
     try await serve(StoringResponder(proxy: proxy, store: store, looksUp: mode == "lookup"))
 } else {
