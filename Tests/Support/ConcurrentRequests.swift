@@ -17,23 +17,31 @@ public func concurrentRequests(ports: [Int], path: String, count: Int) async thr
     let script = """
         import asyncio, sys, httpx
         async def main(ports, path, total):
-            # 100 requests in flight at a time: httpx's own pool queue is slow past that.
-            gate = asyncio.Semaphore(100)
-            async with httpx.AsyncClient(limits=httpx.Limits(max_connections=100), timeout=60) as client:
-                async def one(i):
-                    async with gate:
+            # 100 workers, 100 requests in flight, each worker with a client and a connection of
+            # its own: one client shared by 100 waiting requests spent about 7 ms of CPU per
+            # request in its pool's queue (1,000 requests: 8 s of Python on this VM, 2 s now).
+            # verify=False: plain http, and no CA bundle loaded per client.
+            async def worker(first):
+                results = []
+                async with httpx.AsyncClient(timeout=60, verify=False) as client:
+                    for i in range(first, total, 100):
                         for attempt in range(5):
                             try:
                                 response = await client.get(f"http://127.0.0.1:{ports[i % len(ports)]}{path}")
-                                return response.status_code, "RateLimit" in response.headers
+                                results.append((response.status_code, "RateLimit" in response.headers))
+                                break
                             except httpx.ConnectError:
                                 # Refused before anything was sent (a full accept queue on a
                                 # loaded machine): nothing was decided, so trying again is safe.
                                 await asyncio.sleep(0.05 * (attempt + 1))
                             except httpx.HTTPError as error:
-                                return type(error).__name__, False
-                        return "ConnectError", False
-                results = await asyncio.gather(*(one(i) for i in range(total)))
+                                results.append((type(error).__name__, False))
+                                break
+                        else:
+                            results.append(("ConnectError", False))
+                return results
+            workers = await asyncio.gather(*(worker(first) for first in range(min(100, total))))
+            results = [result for results in workers for result in results]
             for code in sorted(set(str(code) for code, _ in results)):
                 print(code, sum(1 for c, _ in results if str(c) == code))
             print("field", sum(1 for _, field in results if field))
