@@ -67,6 +67,11 @@ import Testing
         #expect(try await store.removeTagged("x") == 1)
         #expect(try await store.removeTagged("y") == 0)
         #expect(store.count == 0)
+        // A response stored again without its tags is no longer found by them.
+        try await store.store(self.entry(tags: ["z"], until: until), for: "c")
+        try await store.store(self.entry(until: until), for: "c")
+        #expect(try await store.removeTagged("z") == 0)
+        #expect(store.count == 1)
     }
 
     @Test func metadataRoundTripsAndDamagedBytesAreRefused() throws {
