@@ -209,13 +209,7 @@ public struct CacheDirectives: Sendable, Hashable {
     /// when too large.
     private static func seconds(_ raw: Slice<UnsafeBufferPointer<UInt8>>?) -> Int {
         guard let raw else { return 0 }
-        return Self.withUnquoted(raw) { value in
-            guard !value.isEmpty, value.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return 0 }
-            if value.count > 10 { return Self.deltaSecondsCeiling }
-            var seconds = 0
-            for byte in value { seconds = seconds * 10 + Int(byte - 0x30) }
-            return min(seconds, Self.deltaSecondsCeiling)
-        }
+        return Self.withUnquoted(raw) { Self.deltaSeconds($0) }
     }
 
     /// The field names of `no-cache="..."` or `private="..."` (the bytes after `=`), lower-cased;
@@ -231,8 +225,17 @@ public struct CacheDirectives: Sendable, Hashable {
 
     /// A delta-seconds value; `0` when missing or invalid, the ceiling when too large.
     static func seconds(_ value: Substring?) -> Int {
-        guard let value, !value.isEmpty, value.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return 0 }
-        if value.utf8.count > 10 { return Self.deltaSecondsCeiling }
-        return min(Int(value) ?? Self.deltaSecondsCeiling, Self.deltaSecondsCeiling)
+        guard let value else { return 0 }
+        return Self.deltaSeconds(value.utf8)
+    }
+
+    /// Digits as delta-seconds (RFC 9111 §1.2.2): `0` when empty or not all digits, the
+    /// ceiling when too large.
+    private static func deltaSeconds(_ digits: some Collection<UInt8>) -> Int {
+        guard !digits.isEmpty, digits.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return 0 }
+        if digits.count > 10 { return Self.deltaSecondsCeiling }
+        var seconds = 0
+        for byte in digits { seconds = seconds * 10 + Int(byte - 0x30) }
+        return min(seconds, Self.deltaSecondsCeiling)
     }
 }
