@@ -75,29 +75,24 @@ struct CacheStatus: Sendable {
 /// rendered for each response.
 struct CacheStatusFields: Sendable {
     let name: String
-    /// Forwarded with `fwd-status=200`, at `Forward`'s position times two, plus one when stored.
-    private let forwardedOK: [HTTPField]
+    /// For each `Forward`, its field with `fwd-status=200`, without and with `stored`.
+    private let forwardedOK: [(forward: CacheStatus.Forward, notStored: HTTPField, stored: HTTPField)]
 
     init(name: String) {
         self.name = name
-        var fields: [HTTPField] = []
-        for forward in CacheStatus.Forward.allCases {
-            for stored in [false, true] {
-                var status = CacheStatus.forwarded(forward)
-                status.forwardStatus = 200
-                status.stored = stored
-                fields.append(HTTPField(name: .cacheStatus, value: status.render(name: name)))
-            }
+        self.forwardedOK = CacheStatus.Forward.allCases.map { forward in
+            var status = CacheStatus.forwarded(forward)
+            status.forwardStatus = 200
+            let notStored = HTTPField(name: .cacheStatus, value: status.render(name: name))
+            status.stored = true
+            return (forward, notStored, HTTPField(name: .cacheStatus, value: status.render(name: name)))
         }
-        self.forwardedOK = fields
     }
 
     /// The field saying `status`.
     func field(_ status: CacheStatus) -> HTTPField {
-        if status.isForwardedOK, let forward = status.forward,
-            let position = CacheStatus.Forward.allCases.firstIndex(of: forward)
-        {
-            return self.forwardedOK[position * 2 + (status.stored ? 1 : 0)]
+        if status.isForwardedOK, let made = self.forwardedOK.first(where: { $0.forward == status.forward }) {
+            return status.stored ? made.stored : made.notStored
         }
         return HTTPField(name: .cacheStatus, value: status.render(name: self.name))
     }
