@@ -16,8 +16,14 @@ public struct RedisCommand: Sendable {
     public let name: String
     /// The key that routes the command to its cluster slot, if it has one.
     public private(set) var key: ByteBuffer?
-    /// The encoded arguments, after the array header: one allocation (a `ByteBuffer` takes two).
+    /// The key written right after the name, when the command was started with one. Kept as
+    /// it came rather than encoded, so a command of a name and a key (`GET`, `DEL`, `INCR`)
+    /// takes no allocation of its own.
+    private let firstKey: ByteBuffer?
+    /// The encoded arguments after the name and the first key: one allocation, and none while
+    /// empty (a `ByteBuffer` would take two).
     private var arguments: [UInt8]
+    /// How many words the command has, its name included.
     private var count: Int
 
     /// Starts a command with its name and, optionally, its first key (written right after it).
@@ -29,14 +35,11 @@ public struct RedisCommand: Sendable {
     /// next does not grow (and copy) the storage.
     init(_ name: String, key: ByteBuffer?, reservingCapacity extra: Int) {
         self.name = name
+        self.key = key
+        self.firstKey = key
         self.arguments = []
-        self.arguments.reserveCapacity(32 + name.utf8.count + (key?.readableBytes ?? 0) + extra)
-        self.count = 0
-        self.append(name)
-        if let key {
-            self.key = key
-            self.append(key)
-        }
+        if extra > 0 { self.arguments.reserveCapacity(extra) }
+        self.count = key == nil ? 1 : 2
     }
 
     /// Starts a command keyed by a string.
@@ -85,19 +88,77 @@ public struct RedisCommand: Sendable {
     }
 
     func encoded(allocator: ByteBufferAllocator = ByteBufferAllocator()) -> ByteBuffer {
-        var buffer = allocator.buffer(capacity: self.arguments.count + 16)
+        var buffer = allocator.buffer(
+            capacity: 32 + self.name.utf8.count + (self.firstKey?.readableBytes ?? 0) + self.arguments.count)
         self.write(into: &buffer)
         return buffer
     }
 
-    /// Writes the wire bytes at the end of `buffer`.
+    /// Writes the wire bytes at the end of `buffer`, in one reservation and one copy of each
+    /// part (each of the buffer's own writes checks its capacity and its exclusive access).
     func write(into buffer: inout ByteBuffer) {
-        buffer.writeLengthLine(prefix: UInt8(ascii: "*"), self.count)
-        buffer.writeBytes(self.arguments)
+        var name = self.name
+        let nameCount = name.utf8.count
+        let keyCount = self.firstKey?.readableBytes ?? 0
+        // Three length lines (a prefix, at most 20 digits, CRLF), two CRLFs, and the parts.
+        let most = 3 * 23 + 4 + nameCount + keyCount + self.arguments.count
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: most) { output in
+            var at = output.storeLengthLine(prefix: UInt8(ascii: "*"), self.count, at: 0)
+            at = output.storeLengthLine(prefix: UInt8(ascii: "$"), nameCount, at: at)
+            name.withUTF8 { at = output.store(UnsafeRawBufferPointer($0), crlf: true, at: at) }
+            if let firstKey = self.firstKey {
+                at = output.storeLengthLine(prefix: UInt8(ascii: "$"), keyCount, at: at)
+                firstKey.withUnsafeReadableBytes { at = output.store($0, crlf: true, at: at) }
+            }
+            self.arguments.withUnsafeBytes { at = output.store($0, crlf: false, at: at) }
+            return at
+        }
+    }
+}
+
+extension UnsafeMutableRawBufferPointer {
+    /// Stores `<prefix><length>\r\n` at `at`; returns where it ends. The caller made room.
+    @inline(__always)
+    fileprivate func storeLengthLine(prefix: UInt8, _ length: Int, at start: Int) -> Int {
+        var at = start
+        self[at] = prefix
+        at += 1
+        if length >= 0 && length < 10 {
+            self[at] = UInt8(ascii: "0") + UInt8(length)
+            at += 1
+        } else {
+            // Digits from the most significant, with no string in between (lengths are never
+            // negative here: they are counts).
+            var divisor = 10
+            while divisor <= length / 10 { divisor *= 10 }
+            var rest = length
+            while divisor > 0 {
+                self[at] = UInt8(ascii: "0") + UInt8(rest / divisor)
+                at += 1
+                rest %= divisor
+                divisor /= 10
+            }
+        }
+        self[at] = UInt8(ascii: "\r")
+        self[at + 1] = UInt8(ascii: "\n")
+        return at + 2
     }
 
-    /// How many bytes ``write(into:)`` adds.
-    var encodedSize: Int { self.arguments.count + 14 }
+    /// Stores `bytes` (and a CRLF) at `at`; returns where they end. The caller made room.
+    @inline(__always)
+    fileprivate func store(_ bytes: UnsafeRawBufferPointer, crlf: Bool, at start: Int) -> Int {
+        var at = start
+        if let base = bytes.baseAddress, bytes.count > 0, let target = self.baseAddress {
+            (target + at).copyMemory(from: base, byteCount: bytes.count)
+            at += bytes.count
+        }
+        if crlf {
+            self[at] = UInt8(ascii: "\r")
+            self[at + 1] = UInt8(ascii: "\n")
+            at += 2
+        }
+        return at
+    }
 }
 
 extension [UInt8] {
@@ -121,20 +182,5 @@ extension [UInt8] {
         }
         self.append(UInt8(ascii: "\r"))
         self.append(UInt8(ascii: "\n"))
-    }
-}
-
-extension ByteBuffer {
-    /// Writes `<prefix><length>\r\n` (a RESP array header): one 4-byte write for the usual
-    /// one-digit count.
-    mutating func writeLengthLine(prefix: UInt8, _ length: Int) {
-        if length >= 0 && length < 10 {
-            let line = UInt32(prefix) << 24 | UInt32(UInt8(ascii: "0") + UInt8(length)) << 16 | UInt32(0x0D0A)
-            self.writeInteger(line, endianness: .big)
-            return
-        }
-        self.writeInteger(prefix)
-        self.writeString(String(length))
-        self.writeStaticString("\r\n")
     }
 }
