@@ -198,6 +198,59 @@ import Testing
         }
     }
 
+    /// Cancellations that race the queueing of their commands. The one connection is held by
+    /// a `BLPOP`, so no other reply comes meanwhile; 2,000 callers send an `ECHO` of their
+    /// own, and half of them are cancelled as they start or a few yields later: before their
+    /// command is queued, while it is being queued, or after. Each cancelled caller is
+    /// answered at once with `CancellationError`, and once the `BLPOP` is released each of the
+    /// others gets its own reply: the dropped replies between theirs leave the connection in
+    /// step. (A caller whose handler ran before its slot was queued must notice that under the
+    /// queue's lock; one whose handler ran after must be found there.)
+    @Test(.timeLimit(.minutes(1)))
+    func cancellationsRacingTheQueueingAnswerEachCallerOnce() async throws {
+        try await RedisTestEnvironment.withClient({
+            $0.maxConnections = 1; $0.commandTimeout = .seconds(30)
+        }) { redis in
+            let key = RedisKey(RedisTestEnvironment.uniquePrefix())
+            let id = try #require(try await redis.send("CLIENT", "ID").int)
+            let blocked = Self.blockingPop(redis, key)
+            try await Self.waitUntilBlocked(id: id)
+            // The half that will be answered, then the half that is cancelled, whose commands
+            // are queued (their replies then dropped, before the one of the ECHO after) or not.
+            let answered = (0..<1000).map { index in
+                Task { try await redis.send("ECHO", "caller \(index)").string }
+            }
+            let cancelled = await withTaskGroup(of: Bool.self) { group in
+                for index in 0..<1000 {
+                    group.addTask {
+                        let caller = Task { try await redis.send("ECHO", "cancelled \(index)").string }
+                        for _ in 0..<(index % 4) { await Task.yield() }
+                        caller.cancel()
+                        do {
+                            _ = try await caller.value
+                            return false
+                        } catch {
+                            return error is CancellationError
+                        }
+                    }
+                }
+                return await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+            }
+            #expect(cancelled == 1000, "each cancelled caller answered at once with CancellationError")
+            try await Self.release(key)
+            _ = try await blocked.value
+            for (index, caller) in answered.enumerated() {
+                let echoed = try await caller.value
+                #expect(echoed == "caller \(index)")
+                if echoed != "caller \(index)" { break }
+            }
+            #expect(await eventually { redis.commandsInFlight == 0 })
+            #expect(try await redis.send("ECHO", "after").string == "after")
+            #expect(try await redis.send("CLIENT", "ID").int == id, "the same connection, still in step")
+            try await redis.delete(key)
+        }
+    }
+
     /// Sixteen commands held by the server on the one connection, all cancelled: each caller
     /// is answered once, at once, and the replies that come later are dropped, in step.
     @Test func cancellingManyWaitingCommandsAnswersEachAndKeepsTheConnectionInStep() async throws {

@@ -53,6 +53,13 @@ final class CommandQueue: Sendable {
 
     let state = Mutex<State>(State())
 
+    /// How many cancellation handlers found no waiting slot of their task's, counted under the
+    /// lock. A caller reads it before it installs its handler and again, under the lock, as it
+    /// queues: only when it moved meanwhile can its own handler have run before its slot was
+    /// there, and only then does it read its task's cancellation (see
+    /// `RedisConnection.exchange`), which costs a retain, a release and a runtime call.
+    let missedCancellations = Atomic<Int>(0)
+
     /// The current task's address: unique among live tasks, and a task waiting on a slot is
     /// alive. It identifies a slot only together with a continuation that is still set, so a
     /// task that ended and whose address was reused cannot be mistaken for the new one (its
@@ -74,6 +81,7 @@ final class CommandQueue: Sendable {
                     return continuation
                 }
             }
+            self.missedCancellations.add(1, ordering: .relaxed)
             return nil
         }
     }

@@ -158,7 +158,8 @@ final class RedisConnection: Sendable {
     /// Writes commands whose answers come as pushes (`SUBSCRIBE` on a subscriber connection).
     func write(_ command: RedisCommand) throws {
         if let error = self.enqueue(
-            commands: 0, batch: false, continuation: nil, owner: 0, extraTimeout: .zero, { command.write(into: &$0) })
+            commands: 0, batch: false, continuation: nil, owner: 0, missesBefore: nil, extraTimeout: .zero,
+            { command.write(into: &$0) })
         {
             throw error
         }
@@ -172,27 +173,26 @@ final class RedisConnection: Sendable {
     /// answers it. A task cancelled before its command is queued sends nothing; one cancelled
     /// after is answered with `CancellationError` at once, and the reply is dropped when it
     /// comes.
+    ///
+    /// The task's cancellation is read only when it matters: a handler that runs before the
+    /// slot is queued (at once, when it is installed in a task cancelled already) finds no
+    /// slot and counts a miss under the queue's lock, and the queueing, under the same lock,
+    /// sees the count moved since it was read here and reads the task's cancellation then.
+    /// A handler that runs after finds the slot. Either way the command is answered once.
     @inline(__always)
     private func exchange(
         commands: Int, batch: Bool, extraTimeout: TimeAmount, _ write: (inout ByteBuffer) -> Void
     ) async throws -> RESPValue {
         let owner = CommandQueue.currentTask()
+        let missesBefore = self.queue.missedCancellations.load(ordering: .acquiring)
         return try await withTaskCancellationHandler {
             try await withUnsafeThrowingContinuation { continuation in
-                if Task.isCancelled {
-                    continuation.resume(throwing: CancellationError())
-                    return
-                }
                 if let error = self.enqueue(
                     commands: commands, batch: batch, continuation: continuation, owner: owner,
-                    extraTimeout: extraTimeout, write)
+                    missesBefore: missesBefore, extraTimeout: extraTimeout, write)
                 {
                     continuation.resume(throwing: error)
-                    return
                 }
-                // Cancelled between the check above and now: the handler may have looked
-                // before the slot was there.
-                if Task.isCancelled { self.cancel(owner: owner) }
             }
         } onCancel: {
             self.cancel(owner: owner)
@@ -206,12 +206,14 @@ final class RedisConnection: Sendable {
 
     /// Adds commands and their slots to the queue (encoding them there, under its lock, so
     /// they are never copied on their way) and schedules a write if none is pending; the error
-    /// when the connection has ended. With `commands == 0` the bytes go out with no slot
-    /// (commands answered by pushes).
+    /// when the connection has ended, or `CancellationError` when the task was cancelled
+    /// before its slot was queued (`missesBefore`: see ``exchange(commands:batch:extraTimeout:_:)``;
+    /// `nil`, no check). With `commands == 0` the bytes go out with no slot (commands answered
+    /// by pushes).
     private func enqueue(
         commands: Int, batch: Bool, continuation: UnsafeContinuation<RESPValue, any Error>?, owner: UInt,
-        extraTimeout: TimeAmount, _ write: (inout ByteBuffer) -> Void
-    ) -> RedisClientError? {
+        missesBefore: Int?, extraTimeout: TimeAmount, _ write: (inout ByteBuffer) -> Void
+    ) -> (any Error)? {
         guard self.isOpen else {
             return RedisClientError(.connectionClosed, mayHaveRun: false, message: "the connection is closed")
         }
@@ -219,9 +221,15 @@ final class RedisConnection: Sendable {
         enum Outcome {
             case queued(schedule: Bool)
             case ended(RedisClientError)
+            case cancelled
         }
         let outcome = self.queue.state.withLock { state -> Outcome in
             if let failure = state.failure { return .ended(failure) }
+            if let missesBefore, self.queue.missedCancellations.load(ordering: .relaxed) != missesBefore,
+                Task.isCancelled
+            {
+                return .cancelled
+            }
             write(&state.bytes)
             if commands > 0 {
                 for _ in 1..<commands {
@@ -251,6 +259,9 @@ final class RedisConnection: Sendable {
         case .ended(let failure):
             if commands > 0 { self.counters.inFlight.subtract(commands, ordering: .relaxed) }
             return RedisClientError(failure.code, mayHaveRun: false, message: failure.message)
+        case .cancelled:
+            if commands > 0 { self.counters.inFlight.subtract(commands, ordering: .relaxed) }
+            return CancellationError()
         }
     }
 
