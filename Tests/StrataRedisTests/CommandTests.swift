@@ -87,6 +87,23 @@ import Testing
                 #expect(
                     try await redis.delete(bytesKey, RedisKey("\(key):s\(length)"), RedisKey("\(key):r\(length)")) == 3)
             }
+
+            // The first key has a header of its own (written as it came, not encoded ahead).
+            for length in [1, 9, 10, 11, 99, 100, 101, 1000, 10000] {
+                let long = RedisKey(ByteBuffer(repeating: UInt8(ascii: "k"), count: length))
+                #expect(try await redis.set(long, to: "\(length)"))
+                #expect(try await redis.getString(long) == "\(length)")
+                #expect(try await redis.delete(long) == 1)
+            }
+
+            // Routed by another key after it was started with one: the first key stays first.
+            var routed = RedisCommand("SET", key: "\(key):first")
+            routed.append("value")
+            routed.route(by: ByteBuffer(string: "\(key):route"))
+            #expect(routed.key == ByteBuffer(string: "\(key):route"))
+            #expect(try await redis.send(routed).string == "OK")
+            #expect(try await redis.getString(RedisKey("\(key):first")) == "value")
+            #expect(try await redis.delete(RedisKey("\(key):first")) == 1)
         }
     }
 

@@ -16,10 +16,10 @@ public struct RedisCommand: Sendable {
     public let name: String
     /// The key that routes the command to its cluster slot, if it has one.
     public private(set) var key: ByteBuffer?
-    /// The key written right after the name, when the command was started with one. Kept as
-    /// it came rather than encoded, so a command of a name and a key (`GET`, `DEL`, `INCR`)
-    /// takes no allocation of its own.
-    private let firstKey: ByteBuffer?
+    /// Whether `key` is also the command's first argument, written right after the name. It
+    /// is kept as it came rather than encoded, so a command of a name and a key (`GET`, `DEL`,
+    /// `INCR`) takes no allocation of its own.
+    private var keyIsWritten: Bool
     /// The encoded arguments after the name and the first key: one allocation, and none while
     /// empty (a `ByteBuffer` would take two).
     private var arguments: [UInt8]
@@ -36,7 +36,7 @@ public struct RedisCommand: Sendable {
     init(_ name: String, key: ByteBuffer?, reservingCapacity extra: Int) {
         self.name = name
         self.key = key
-        self.firstKey = key
+        self.keyIsWritten = key != nil
         self.arguments = []
         if extra > 0 { self.arguments.reserveCapacity(extra) }
         self.count = key == nil ? 1 : 2
@@ -49,6 +49,17 @@ public struct RedisCommand: Sendable {
 
     /// Sets the routing key without writing it (for commands whose key is not first).
     public mutating func route(by key: ByteBuffer) {
+        if self.keyIsWritten, let written = self.key {
+            // The key written first stays first: encoded now, in front of the arguments.
+            var first: [UInt8] = []
+            first.reserveCapacity(written.readableBytes + 24)
+            first.appendLengthLine(prefix: UInt8(ascii: "$"), written.readableBytes)
+            written.withUnsafeReadableBytes { first.append(contentsOf: $0) }
+            first.append(UInt8(ascii: "\r"))
+            first.append(UInt8(ascii: "\n"))
+            self.arguments.insert(contentsOf: first, at: 0)
+            self.keyIsWritten = false
+        }
         self.key = key
     }
 
@@ -89,7 +100,7 @@ public struct RedisCommand: Sendable {
 
     func encoded(allocator: ByteBufferAllocator = ByteBufferAllocator()) -> ByteBuffer {
         var buffer = allocator.buffer(
-            capacity: 32 + self.name.utf8.count + (self.firstKey?.readableBytes ?? 0) + self.arguments.count)
+            capacity: 32 + self.name.utf8.count + (self.key?.readableBytes ?? 0) + self.arguments.count)
         self.write(into: &buffer)
         return buffer
     }
@@ -99,14 +110,15 @@ public struct RedisCommand: Sendable {
     func write(into buffer: inout ByteBuffer) {
         var name = self.name
         let nameCount = name.utf8.count
-        let keyCount = self.firstKey?.readableBytes ?? 0
+        let firstKey = self.keyIsWritten ? self.key : nil
+        let keyCount = firstKey?.readableBytes ?? 0
         // Three length lines (a prefix, at most 20 digits, CRLF), two CRLFs, and the parts.
         let most = 3 * 23 + 4 + nameCount + keyCount + self.arguments.count
         buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: most) { output in
             var at = output.storeLengthLine(prefix: UInt8(ascii: "*"), self.count, at: 0)
             at = output.storeLengthLine(prefix: UInt8(ascii: "$"), nameCount, at: at)
             name.withUTF8 { at = output.store(UnsafeRawBufferPointer($0), crlf: true, at: at) }
-            if let firstKey = self.firstKey {
+            if let firstKey {
                 at = output.storeLengthLine(prefix: UInt8(ascii: "$"), keyCount, at: at)
                 firstKey.withUnsafeReadableBytes { at = output.store($0, crlf: true, at: at) }
             }
