@@ -140,8 +140,25 @@ public final class RedisClient: Service, Sendable {
     ///   no reply (see ``RedisClientError/mayHaveRun``).
     @discardableResult @inline(__always)
     public func send(_ command: RedisCommand) async throws -> RESPValue {
+        // Without a tracer, no span to carry: an optional existential copied and checked at
+        // each step cost more than the rest of this function.
+        guard let tracer = self.tracer else { return try await self.measured(command) }
+        let span = self.startSpan(command, tracer: tracer)
+        do {
+            let reply = try await self.measured(command)
+            span.end()
+            return reply
+        } catch {
+            span.recordError(error)
+            span.end()
+            throw error
+        }
+    }
+
+    /// ``send(_:)`` with its metrics.
+    @inline(__always)
+    private func measured(_ command: RedisCommand) async throws -> RESPValue {
         let start = self.metrics.enabled ? NIODeadline.now() : .distantPast
-        let span = self.startSpan(command)
         do {
             var reply: RESPValue
             // The usual case, a known node with a connection that has room, waits once, for the
@@ -171,12 +188,9 @@ public final class RedisClient: Service, Sendable {
             }
             if case .error(let message) = reply { throw RedisServerError(message) }
             if self.metrics.enabled { self.metrics.command(command.name, nanoseconds: (.now() - start).nanoseconds) }
-            span?.end()
             return reply
         } catch {
             self.metrics.error((error as? RedisClientError)?.code.rawValue ?? "server")
-            span?.recordError(error)
-            span?.end()
             throw error
         }
     }
@@ -191,8 +205,7 @@ public final class RedisClient: Service, Sendable {
         return try await self.send(command)
     }
 
-    private func startSpan(_ command: RedisCommand) -> (any Span)? {
-        guard let tracer = self.tracer else { return nil }
+    private func startSpan(_ command: RedisCommand, tracer: any Tracer) -> any Span {
         let span = tracer.startSpan(command.name, ofKind: .client)
         span.attributes["db.system.name"] = "redis"
         span.attributes["db.operation.name"] = command.name
