@@ -146,6 +146,23 @@ import Testing
         }
     }
 
+    /// A client of one connection (30 s command timeout) held by a `BLPOP` on a fresh key, so
+    /// no other reply comes until `release(_:)`: `body` gets the client, the key, the
+    /// connection's `CLIENT ID` and the blocked task.
+    static func withOneBlockedConnection(
+        _ body: (RedisClient, RedisKey, Int, Task<RESPValue, any Error>) async throws -> Void
+    ) async throws {
+        try await RedisTestEnvironment.withClient({
+            $0.maxConnections = 1; $0.commandTimeout = .seconds(30)
+        }) { redis in
+            let key = RedisKey(RedisTestEnvironment.uniquePrefix())
+            let id = try #require(try await redis.send("CLIENT", "ID").int)
+            let blocked = Self.blockingPop(redis, key)
+            try await Self.waitUntilBlocked(id: id)
+            try await body(redis, key, id, blocked)
+        }
+    }
+
     /// Ends a `BLPOP` on `key` from another connection: it answers `[key, "released"]`.
     static func release(_ key: RedisKey) async throws {
         try await RedisTestEnvironment.withClient { other in
@@ -156,16 +173,10 @@ import Testing
     }
 
     @Test func aCancelledCommandLeavesTheConnectionInStep() async throws {
-        try await RedisTestEnvironment.withClient({
-            $0.maxConnections = 1; $0.commandTimeout = .seconds(30)
-        }) { redis in
-            let key = RedisKey(RedisTestEnvironment.uniquePrefix())
-            let id = try #require(try await redis.send("CLIENT", "ID").int)
-            // A blocking command cancelled while the server holds it: its reply (released by
-            // another connection's push) arrives later and must be dropped, not handed to the
-            // next command.
-            let blocked = Self.blockingPop(redis, key)
-            try await Self.waitUntilBlocked(id: id)
+        // A blocking command cancelled while the server holds it: its reply (released by
+        // another connection's push) arrives later and must be dropped, not handed to the
+        // next command.
+        try await Self.withOneBlockedConnection { redis, key, id, blocked in
             blocked.cancel()
             await #expect(throws: CancellationError.self) { try await blocked.value }
             try await Self.release(key)
@@ -208,13 +219,7 @@ import Testing
     /// queue's lock; one whose handler ran after must be found there.)
     @Test(.timeLimit(.minutes(1)))
     func cancellationsRacingTheQueueingAnswerEachCallerOnce() async throws {
-        try await RedisTestEnvironment.withClient({
-            $0.maxConnections = 1; $0.commandTimeout = .seconds(30)
-        }) { redis in
-            let key = RedisKey(RedisTestEnvironment.uniquePrefix())
-            let id = try #require(try await redis.send("CLIENT", "ID").int)
-            let blocked = Self.blockingPop(redis, key)
-            try await Self.waitUntilBlocked(id: id)
+        try await Self.withOneBlockedConnection { redis, key, id, blocked in
             // The half that will be answered, then the half that is cancelled, whose commands
             // are queued (their replies then dropped, before the one of the ECHO after) or not.
             let answered = (0..<1000).map { index in
