@@ -98,13 +98,6 @@ public struct RedisCommand: Sendable {
         self.append(String(integer))
     }
 
-    func encoded(allocator: ByteBufferAllocator = ByteBufferAllocator()) -> ByteBuffer {
-        var buffer = allocator.buffer(
-            capacity: 32 + self.name.utf8.count + (self.key?.readableBytes ?? 0) + self.arguments.count)
-        self.write(into: &buffer)
-        return buffer
-    }
-
     /// Writes the wire bytes at the end of `buffer`, in one reservation and one copy of each
     /// part (each of the buffer's own writes checks its capacity and its exclusive access).
     func write(into buffer: inout ByteBuffer) {
