@@ -51,13 +51,11 @@ public struct RedisCommand: Sendable {
     public mutating func route(by key: ByteBuffer) {
         if self.keyIsWritten, let written = self.key {
             // The key written first stays first: encoded now, in front of the arguments.
-            var first: [UInt8] = []
-            first.reserveCapacity(written.readableBytes + 24)
-            first.appendLengthLine(prefix: UInt8(ascii: "$"), written.readableBytes)
-            written.withUnsafeReadableBytes { first.append(contentsOf: $0) }
-            first.append(UInt8(ascii: "\r"))
-            first.append(UInt8(ascii: "\n"))
-            self.arguments.insert(contentsOf: first, at: 0)
+            let rest = self.arguments
+            self.arguments = []
+            self.arguments.reserveCapacity(written.readableBytes + 24 + rest.count)
+            self.appendBulk(written)
+            self.arguments.append(contentsOf: rest)
             self.keyIsWritten = false
         }
         self.key = key
@@ -66,6 +64,11 @@ public struct RedisCommand: Sendable {
     /// Appends a binary-safe argument.
     public mutating func append(_ bytes: ByteBuffer) {
         self.count += 1
+        self.appendBulk(bytes)
+    }
+
+    /// Encodes `bytes` as a bulk string at the end of the arguments (the count is the caller's).
+    private mutating func appendBulk(_ bytes: ByteBuffer) {
         self.arguments.appendLengthLine(prefix: UInt8(ascii: "$"), bytes.readableBytes)
         // As raw bytes: the view's own `append` goes through a generic iterator, byte by byte.
         bytes.withUnsafeReadableBytes { self.arguments.append(contentsOf: $0) }
@@ -132,16 +135,10 @@ extension UnsafeMutableRawBufferPointer {
             self[at] = UInt8(ascii: "0") + UInt8(length)
             at += 1
         } else {
-            // Digits from the most significant, with no string in between (lengths are never
-            // negative here: they are counts).
-            var divisor = 10
-            while divisor <= length / 10 { divisor *= 10 }
-            var rest = length
-            while divisor > 0 {
-                self[at] = UInt8(ascii: "0") + UInt8(rest / divisor)
+            // Lengths are counts: never negative here.
+            forEachDigit(of: length) {
+                self[at] = $0
                 at += 1
-                rest %= divisor
-                divisor /= 10
             }
         }
         self[at] = UInt8(ascii: "\r")
@@ -173,19 +170,25 @@ extension [UInt8] {
         if length >= 0 && length < 10 {
             self.append(UInt8(ascii: "0") + UInt8(length))
         } else if length > 0 {
-            // Digits written in place, most significant first, with no string in between.
-            var divisor = 10
-            while divisor <= length / 10 { divisor *= 10 }
-            var rest = length
-            while divisor > 0 {
-                self.append(UInt8(ascii: "0") + UInt8(rest / divisor))
-                rest %= divisor
-                divisor /= 10
-            }
+            forEachDigit(of: length) { self.append($0) }
         } else {
             self.append(contentsOf: String(length).utf8)
         }
         self.append(UInt8(ascii: "\r"))
         self.append(UInt8(ascii: "\n"))
+    }
+}
+
+/// Calls `body` with the ASCII decimal digits of `value` (not negative), most significant
+/// first, with no string in between.
+@inline(__always)
+private func forEachDigit(of value: Int, _ body: (UInt8) -> Void) {
+    var divisor = 1
+    while divisor <= value / 10 { divisor *= 10 }
+    var rest = value
+    while divisor > 0 {
+        body(UInt8(ascii: "0") + UInt8(rest / divisor))
+        rest %= divisor
+        divisor /= 10
     }
 }
