@@ -173,8 +173,7 @@ public final class HTTPCache: Sendable {
     /// hit runs specialised code only.
     func decide(_ request: ServerRequest, canRevalidateLater: Bool, logger: Logger) async -> Decision {
         var request = request
-        let directives = requestDirectives(request.head.headerFields)
-        if !directives.noTransform { self.configuration.acceptEncoding.apply(to: &request.head.headerFields) }
+        let directives = self.requestRules(&request.head)
         let key = CacheKey.primary(for: request.head)
         var variants: [CachedResponse] = []
         var storeWorks = true
@@ -546,33 +545,9 @@ public final class HTTPCache: Sendable {
         var response = response
         var status = status
         status.forwardStatus = response.status.code
-        let responseTime = self.clock.now()
-        let origin = response.head.headerFields
-        let directives = self.policy.directives(origin)
-        var refusal = self.policy.refusal(
-            request: request.head, requestDirectives: requestDirectives, response: response.head,
-            directives: directives)
-        if refusal == nil,
-            response.body.isOpaque || (response.body.contentLength ?? 0) > self.configuration.maximumEntrySize
-        {
-            refusal = .partial
-        }
-        var entry: CachedResponse?
-        if refusal == nil,
-            let variantKey = CacheKey.secondary(
-                varyNames: CacheKey.varyNames(origin), request: request.head.headerFields)
-        {
-            let candidate = self.prepared(
-                CachedResponse(
-                    status: response.status, headerFields: self.policy.storedFields(origin, directives: directives),
-                    body: nil, bodyLength: 0, variantKey: variantKey, requestTime: requestTime,
-                    responseTime: responseTime, ageValue: ResponsePolicy.ageValue(origin),
-                    tags: ResponsePolicy.tags(origin), storedUntil: responseTime),
-                // The stored fields keep every field the directives come from, unless
-                // `Connection` named one of them.
-                directives: origin.has(.connection) ? nil : directives)
-            if candidate.storedUntil > responseTime { entry = candidate } else { refusal = .noFreshness }
-        }
+        let entry = self.admission(
+            of: response, to: request.head, requestDirectives: requestDirectives, requestTime: requestTime,
+            responseTime: self.clock.now())
         self.policy.removeOwnFields(&response.head.headerFields)
         if var entry {
             status.stored = true
@@ -589,6 +564,34 @@ public final class HTTPCache: Sendable {
         }
         response.head.headerFields.append(self.statusFields.field(status))
         return response
+    }
+
+    /// The entry to store for the origin's `response` to `request`, its freshness derived, or
+    /// `nil` when RFC 9111 §3 (or the size cap, or a lifetime too short to keep) says not to
+    /// store it. Only decides: the body is not read, nothing is written.
+    func admission(
+        of response: ServerResponse, to request: HTTPRequest, requestDirectives: CacheDirectives,
+        requestTime: Timestamp, responseTime: Timestamp
+    ) -> CachedResponse? {
+        let origin = response.head.headerFields
+        let directives = self.policy.directives(origin)
+        guard
+            self.policy.refusal(
+                request: request, requestDirectives: requestDirectives, response: response.head,
+                directives: directives) == nil,
+            !response.body.isOpaque, (response.body.contentLength ?? 0) <= self.configuration.maximumEntrySize,
+            let variantKey = CacheKey.secondary(varyNames: CacheKey.varyNames(origin), request: request.headerFields)
+        else { return nil }
+        let candidate = self.prepared(
+            CachedResponse(
+                status: response.status, headerFields: self.policy.storedFields(origin, directives: directives),
+                body: nil, bodyLength: 0, variantKey: variantKey, requestTime: requestTime,
+                responseTime: responseTime, ageValue: ResponsePolicy.ageValue(origin),
+                tags: ResponsePolicy.tags(origin), storedUntil: responseTime),
+            // The stored fields keep every field the directives come from, unless
+            // `Connection` named one of them.
+            directives: origin.has(.connection) ? nil : directives)
+        return candidate.storedUntil > responseTime ? candidate : nil
     }
 
     /// When a store may forget `entry`: when it stops being fresh, plus the stale ceiling if
@@ -772,5 +775,35 @@ extension HTTPCache {
         }
         let ttl = self.state(of: entry).ttl
         return ttl > 0 ? (entry, ttl) : nil
+    }
+
+    /// The request's directives, with its `Accept-Encoding` normalised in `request`: how every
+    /// lookup starts. Public for the benchmarks' floor of a miss (the rules without the cache).
+    @_spi(Benchmarks)
+    public func requestRules(_ request: inout HTTPRequest) -> CacheDirectives {
+        let directives = requestDirectives(request.headerFields)
+        if !directives.noTransform { self.configuration.acceptEncoding.apply(to: &request.headerFields) }
+        return directives
+    }
+
+    /// A miss's rules on the origin's response alone, for the benchmarks' floor of a miss: the
+    /// entry to store (RFC 9111 §3, its freshness derived) or `nil`, and `response` as the client
+    /// gets it (this cache's own fields removed, `Cache-Status` added). What the cache does on a
+    /// miss besides these, the lookup, the proxy and the store write, is collapsing and its own
+    /// bookkeeping.
+    @_spi(Benchmarks)
+    public func responseRules(
+        _ response: inout ServerResponse, to request: HTTPRequest, requestDirectives: CacheDirectives,
+        requestTime: Timestamp
+    ) -> CachedResponse? {
+        var status = CacheStatus.forwarded(.uriMiss)
+        status.forwardStatus = response.status.code
+        let entry = self.admission(
+            of: response, to: request, requestDirectives: requestDirectives, requestTime: requestTime,
+            responseTime: self.clock.now())
+        self.policy.removeOwnFields(&response.head.headerFields)
+        status.stored = entry != nil
+        response.head.headerFields.append(self.statusFields.field(status))
+        return entry
     }
 }
