@@ -10,8 +10,11 @@
 #
 # Then misses: every request a new URL (a wrk script), through CachingProxyExample (the proxy,
 # plus the lookup and the store write), ReverseProxyExample (the proxy alone), and Benchmarks'
-# ProxyStoreFloor (the same proxy with only a lookup and the store write around it, in the same
-# memory store of the same size: what the issue's "the proxy plus the store write" costs).
+# ProxyStoreFloor twice: `floor`, the same proxy with only a lookup and the store write around
+# it, in the same memory store of the same size (what the issue's "the proxy plus the store
+# write" costs), and `rules`, that floor plus the rules a miss must apply, StrataCache's own
+# functions called in line without the cache around them (what any cache applying those rules
+# costs at least, with this implementation of them).
 #
 #   RUNS=5 DURATION=10s CONNECTIONS=64 scripts/bench-cache.sh
 #
@@ -33,6 +36,7 @@ NGINX_PORT=18293
 VARNISH_PORT=18294
 PROXY_PORT=18295
 FLOOR_PORT=18296
+RULES_PORT=18297
 
 bench_require wrk:wrk nginx:nginx varnish:varnishd
 
@@ -123,7 +127,12 @@ Benchmarks/.build/release/ProxyStoreFloor --port "$FLOOR_PORT" --mode lookup --m
     --upstream "http://127.0.0.1:$ORIGIN_PORT" >"$work/floor.log" 2>&1 &
 pids+=($!)
 floor_pid=$!
-for port in "$ORIGIN_PORT" "$STRATA_PORT" "$PLAIN_PORT" "$NGINX_PORT" "$VARNISH_PORT" "$PROXY_PORT" "$FLOOR_PORT"; do
+Benchmarks/.build/release/ProxyStoreFloor --port "$RULES_PORT" --mode rules --memory-bytes $((256 << 20)) \
+    --upstream "http://127.0.0.1:$ORIGIN_PORT" >"$work/rules.log" 2>&1 &
+pids+=($!)
+rules_pid=$!
+for port in "$ORIGIN_PORT" "$STRATA_PORT" "$PLAIN_PORT" "$NGINX_PORT" "$VARNISH_PORT" "$PROXY_PORT" "$FLOOR_PORT" \
+    "$RULES_PORT"; do
     for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/13" >/dev/null && break; sleep 0.1; done
 done
 # Every cache must answer each path right, and from its cache, before anything is measured.
@@ -164,6 +173,7 @@ pids_of() {
     varnish) pgrep -P "$varnish_pid" | tr '\n' ' ' ;;
     proxy) echo "$proxy_pid" ;;
     floor) echo "$floor_pid" ;;
+    rules) echo "$rules_pid" ;;
     esac
 }
 ticks() {
@@ -242,4 +252,4 @@ hits=("strata:$STRATA_PORT" "plain:$PLAIN_PORT" "nginx:$NGINX_PORT" "varnish:$VA
 bench "hits, 13 bytes" "/13" "" "${hits[@]}"
 bench "hits, 100 KiB" "/100k" "" "${hits[@]}"
 bench "misses, 13 bytes, a new URL each" "/13" "$work/miss.lua" "strata:$STRATA_PORT" "proxy:$PROXY_PORT" \
-    "floor:$FLOOR_PORT"
+    "floor:$FLOOR_PORT" "rules:$RULES_PORT"

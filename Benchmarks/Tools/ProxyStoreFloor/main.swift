@@ -3,7 +3,7 @@ import Logging
 import NIOCore
 import ServiceLifecycle
 import Strata
-import StrataCache
+@_spi(Benchmarks) import StrataCache
 import StrataReverseProxy
 import StrataServer
 
@@ -13,17 +13,21 @@ import StrataServer
 //   floor       after each answer, the store write alone (the origin's response as a
 //               `CachedResponse`, written into a `MemoryCacheStore` under its URL)
 //   lookup      the same, after a lookup of the URL in the store (answered from it when found)
+//   rules       `lookup` plus the rules a miss must apply, StrataCache's own functions called in
+//               line: the request's directives, the primary key, whether and how long to store
+//               the response (RFC 9111 §3, §4.2), the stored fields, `Cache-Status`; the entry
+//               they make is what is stored. No collapsing, no metrics, no HTTPCache around it.
 //   cache       StrataCache itself in front of the proxy, built with the same flags
 //   nocollapse  the same without request collapsing
 // No policy, no collapsing and no `Cache-Status` in the first two.
 //
 //   ProxyStoreFloor --port 18296 --upstream http://127.0.0.1:18290 --mode lookup [--memory-bytes N]
 //
-// `--in-process N` runs no server: N misses (each a new URL) through `lookup` and through
+// `--in-process N` runs no server: N misses (each a new URL) through `lookup`, `rules` and
 // `cache`, in turn, with an origin in the process answering what nginx does in
 // `scripts/bench-cache.sh` (the same fields and 13 bytes), and prints the time per miss of each
 // and what the cache adds: the cache's own work on a miss, without the network's noise.
-// `--only lookup` or `--only cache` runs one of them (for a profile of it alone).
+// `--only lookup` (`rules`, `cache`) runs one of them (for a profile of it alone).
 //
 //   ProxyStoreFloor --in-process 200000 [--rounds 5] [--memory-bytes N] [--mode nocollapse] [--only cache]
 
@@ -39,8 +43,8 @@ let mode = option("--mode") ?? "floor"
 struct UsageError: Error, CustomStringConvertible {
     var description: String
 }
-guard ["floor", "lookup", "cache", "nocollapse"].contains(mode) else {
-    throw UsageError(description: "--mode \(mode): expected floor, lookup, cache or nocollapse")
+guard ["floor", "lookup", "rules", "cache", "nocollapse"].contains(mode) else {
+    throw UsageError(description: "--mode \(mode): expected floor, lookup, rules, cache or nocollapse")
 }
 
 /// The proxy's answer, then the store write.
@@ -70,7 +74,35 @@ struct StoringResponder<Origin: HTTPResponder<BasicContext>>: HTTPResponder {
     }
 }
 
-/// `--in-process`: the median time per miss of `lookup` and `cache` over `rounds` rounds.
+/// `lookup` with the rules of a miss in line: the floor of any cache that applies them.
+struct RulesResponder<Origin: HTTPResponder<BasicContext>>: HTTPResponder {
+    let proxy: Origin
+    let store: MemoryCacheStore
+    let rules: HTTPCache
+
+    func respond(to request: ServerRequest, context: BasicContext) async throws -> ServerResponse {
+        var request = request
+        let directives = self.rules.requestRules(&request.head)
+        let key = CacheKey.primary(for: request.head)
+        if let stored = try await self.store.variants(for: key).first, let body = stored.body {
+            return ServerResponse(
+                status: stored.status, headerFields: stored.headerFields, body: ResponseBody(buffer: body))
+        }
+        let sent = SystemWallClock().now()
+        var response = try await self.proxy.respond(to: request, context: context)
+        if var entry = self.rules.responseRules(
+            &response, to: request.head, requestDirectives: directives, requestTime: sent),
+            let body = response.body.buffer
+        {
+            entry.body = body
+            entry.bodyLength = body.readableBytes
+            try await self.store.store(entry, for: key)
+        }
+        return response
+    }
+}
+
+/// `--in-process`: the median time per miss of `lookup`, `rules` and `cache` over `rounds` rounds.
 /// Runs off the main actor, so the misses run on one thread of the global executor without a hop.
 @concurrent func measureInProcess(
     misses: Int, rounds: Int, memoryBytes: Int, configuration: HTTPCacheConfiguration, only: String?, logger: Logger
@@ -91,12 +123,16 @@ struct StoringResponder<Origin: HTTPResponder<BasicContext>>: HTTPResponder {
     var timings: [String: [Double]] = [:]
     var serial = 0
     for _ in 0..<rounds {
-        for name in ["lookup", "cache"] where only == nil || only == name {
+        for name in ["lookup", "rules", "cache"] where only == nil || only == name {
             let store = MemoryCacheStore(maximumBytes: memoryBytes)
             let responder: any HTTPResponder<BasicContext> =
-                name == "lookup"
-                ? StoringResponder(proxy: origin, store: store, looksUp: true)
-                : try HTTPCache(store: store, configuration: configuration).responder(origin: origin)
+                switch name {
+                case "lookup": StoringResponder(proxy: origin, store: store, looksUp: true)
+                case "rules":
+                    RulesResponder(
+                        proxy: origin, store: store, rules: try HTTPCache(store: store, configuration: configuration))
+                default: try HTTPCache(store: store, configuration: configuration).responder(origin: origin)
+                }
             let clock = ContinuousClock()
             let start = clock.now
             for _ in 0..<misses {
@@ -117,9 +153,11 @@ struct StoringResponder<Origin: HTTPResponder<BasicContext>>: HTTPResponder {
         return
     }
     let lookup = median(timings["lookup"] ?? [0])
+    let rules = median(timings["rules"] ?? [0])
     let cache = median(timings["cache"] ?? [0])
     print(
-        "lookup \(Int(lookup)) ns/miss, cache \(Int(cache)) ns/miss, cache adds \(Int(cache - lookup)) ns"
+        "lookup \(Int(lookup)) ns/miss, rules \(Int(rules)) ns/miss, cache \(Int(cache)) ns/miss;"
+            + " the rules add \(Int(rules - lookup)) ns, the cache \(Int(cache - lookup)) ns"
             + " (median of \(rounds) rounds of \(misses))")
 }
 
@@ -145,6 +183,10 @@ if let misses = option("--in-process").flatMap(Int.init) {
         configuration: cacheConfiguration, only: option("--only"), logger: logger)
 } else if mode == "floor" || mode == "lookup" {
     try await serve(StoringResponder(proxy: proxy, store: store, looksUp: mode == "lookup"))
+} else if mode == "rules" {
+    try await serve(
+        RulesResponder(
+            proxy: proxy, store: store, rules: try HTTPCache(store: store, configuration: cacheConfiguration)))
 } else {
     try await serve(try HTTPCache(store: store, configuration: cacheConfiguration).responder(origin: proxy))
 }
