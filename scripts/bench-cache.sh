@@ -18,6 +18,12 @@
 #
 #   RUNS=5 DURATION=10s CONNECTIONS=64 scripts/bench-cache.sh
 #
+#   PIN=1 ONLY=misses RUNS=12 DURATION=4s THREADS=1 CONNECTIONS=32 scripts/bench-cache.sh
+#
+# PIN=1 puts the Strata servers on core 0, and the origin and wrk on core 1 (two cores needed);
+# ONLY=misses skips the hits. The runs of each row take the servers in turn, starting one
+# further each run.
+#
 # Everything shares this machine's cores: read the figures as ratios from one run. Each summary
 # line also gives the ratio of the servers' own CPU per request (the peer's over ours, paired
 # runs, median): what a request costs each, which moves less than req/s with how the cores
@@ -29,6 +35,16 @@ RUNS="${RUNS:-5}"
 DURATION="${DURATION:-10s}"
 CONNECTIONS="${CONNECTIONS:-64}"
 THREADS="${THREADS:-2}"
+PIN="${PIN:-0}"
+ONLY="${ONLY:-}"
+# With PIN=1, the Strata servers on core 0, the origin and wrk on core 1 (taskset execs the
+# command: a server's pid is still its own).
+server_cpu=()
+client_cpu=()
+if [ "$PIN" = 1 ]; then
+    server_cpu=(taskset -c 0)
+    client_cpu=(taskset -c 1)
+fi
 ORIGIN_PORT=18290
 STRATA_PORT=18291
 PLAIN_PORT=18292
@@ -106,28 +122,28 @@ http {
 }
 CONF
 
-nginx -c "$work/origin.conf"
+"${client_cpu[@]}" nginx -c "$work/origin.conf"
 nginx -c "$work/nginx.conf"
 varnishd -F -j none -n "$work/varnish" -a "127.0.0.1:$VARNISH_PORT" -b "127.0.0.1:$ORIGIN_PORT" -s malloc,256m \
     >"$work/varnish.log" 2>&1 &
 pids+=($!)
 varnish_pid=$!
-.build/release/CachingProxyExample --listen "127.0.0.1:$STRATA_PORT" --origin "http://127.0.0.1:$ORIGIN_PORT" \
+"${server_cpu[@]}" .build/release/CachingProxyExample --listen "127.0.0.1:$STRATA_PORT" --origin "http://127.0.0.1:$ORIGIN_PORT" \
     >"$work/strata.log" 2>&1 &
 pids+=($!)
 strata_pid=$!
-.build/release/ReverseProxyExample --listen "127.0.0.1:$PROXY_PORT" --upstream "http://127.0.0.1:$ORIGIN_PORT" \
+"${server_cpu[@]}" .build/release/ReverseProxyExample --listen "127.0.0.1:$PROXY_PORT" --upstream "http://127.0.0.1:$ORIGIN_PORT" \
     >"$work/proxy.log" 2>&1 &
 pids+=($!)
 proxy_pid=$!
-Benchmarks/.build/release/BytesServer --port "$PLAIN_PORT" >"$work/plain.log" 2>&1 &
+"${server_cpu[@]}" Benchmarks/.build/release/BytesServer --port "$PLAIN_PORT" >"$work/plain.log" 2>&1 &
 pids+=($!)
 plain_pid=$!
-Benchmarks/.build/release/ProxyStoreFloor --port "$FLOOR_PORT" --mode lookup --memory-bytes $((256 << 20)) \
+"${server_cpu[@]}" Benchmarks/.build/release/ProxyStoreFloor --port "$FLOOR_PORT" --mode lookup --memory-bytes $((256 << 20)) \
     --upstream "http://127.0.0.1:$ORIGIN_PORT" >"$work/floor.log" 2>&1 &
 pids+=($!)
 floor_pid=$!
-Benchmarks/.build/release/ProxyStoreFloor --port "$RULES_PORT" --mode rules --memory-bytes $((256 << 20)) \
+"${server_cpu[@]}" Benchmarks/.build/release/ProxyStoreFloor --port "$RULES_PORT" --mode rules --memory-bytes $((256 << 20)) \
     --upstream "http://127.0.0.1:$ORIGIN_PORT" >"$work/rules.log" 2>&1 &
 pids+=($!)
 rules_pid=$!
@@ -194,7 +210,7 @@ run_wrk() {
     before="$(ticks $ids)"
     local args=(-t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency)
     [ -n "$script" ] && args+=(-s "$script")
-    output="$(wrk "${args[@]}" "http://127.0.0.1:$port$path" 2>&1)"
+    output="$("${client_cpu[@]}" wrk "${args[@]}" "http://127.0.0.1:$port$path" 2>&1)"
     if grep -q 'Non-2xx' <<<"$output"; then
         echo "$name answered errors during the run:" >&2
         echo "$output" >&2
@@ -216,10 +232,12 @@ bench() {
     echo "== $title: $RUNS alternating runs of wrk -t$THREADS -c$CONNECTIONS -d$DURATION"
     for entry in "${entries[@]}"; do
         : >"$work/$key.${entry%%:*}"
-        wrk -t"$THREADS" -c"$CONNECTIONS" -d2s ${script:+-s "$script"} "http://127.0.0.1:${entry##*:}$path" >/dev/null
+        "${client_cpu[@]}" wrk -t"$THREADS" -c"$CONNECTIONS" -d2s ${script:+-s "$script"} "http://127.0.0.1:${entry##*:}$path" >/dev/null
     done
     for run in $(seq 1 "$RUNS"); do
-        for entry in "${entries[@]}"; do
+        local order=() i
+        for i in "${!entries[@]}"; do order+=("${entries[$(((i + run - 1) % ${#entries[@]}))]}"); done
+        for entry in "${order[@]}"; do
             local name="${entry%%:*}" port="${entry##*:}" result
             result="$(run_wrk "$name" "$port" "$path" "$script")"
             echo "$result" >>"$work/$key.$name"
@@ -247,9 +265,28 @@ bench() {
     done
 }
 
-echo "machine: $(nproc) cores, $(uname -r); caches, origin and wrk share them"
+# compare TITLE A B: B's rate over A's in the runs of row TITLE (ratio of medians, and paired).
+compare() {
+    local key a="$2" b="$3"
+    key="$(tr -c 'a-zA-Z0-9' '_' <<<"$1")"
+    printf '  %s over %s: ratio %.3f (paired %.3f) | CPU per request %s/%s %.3f (paired median)\n' "$b" "$a" \
+        "$(awk -v x="$(cut -d' ' -f1 "$work/$key.$b" | median)" -v y="$(cut -d' ' -f1 "$work/$key.$a" | median)" \
+            'BEGIN {print x / y}')" \
+        "$(paste -d' ' "$work/$key.$a" "$work/$key.$b" | awk '{print $4 / $1}' | median)" "$a" "$b" \
+        "$(paste -d' ' "$work/$key.$a" "$work/$key.$b" | awk '$3 > 0 && $6 > 0 {print ($3 / $1) / ($6 / $4)}' | median)"
+}
+
+if [ "$PIN" = 1 ]; then
+    echo "machine: $(nproc) cores, $(uname -r); Strata servers on core 0, origin and wrk on core 1"
+else
+    echo "machine: $(nproc) cores, $(uname -r); caches, origin and wrk share them"
+fi
 hits=("strata:$STRATA_PORT" "plain:$PLAIN_PORT" "nginx:$NGINX_PORT" "varnish:$VARNISH_PORT")
-bench "hits, 13 bytes" "/13" "" "${hits[@]}"
-bench "hits, 100 KiB" "/100k" "" "${hits[@]}"
+if [ "$ONLY" != misses ]; then
+    bench "hits, 13 bytes" "/13" "" "${hits[@]}"
+    bench "hits, 100 KiB" "/100k" "" "${hits[@]}"
+fi
 bench "misses, 13 bytes, a new URL each" "/13" "$work/miss.lua" "strata:$STRATA_PORT" "proxy:$PROXY_PORT" \
     "floor:$FLOOR_PORT" "rules:$RULES_PORT"
+# What the rules alone cost: the rules floor against the lookup floor.
+compare "misses, 13 bytes, a new URL each" floor rules
