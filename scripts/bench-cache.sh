@@ -20,7 +20,7 @@
 #
 #   PIN=1 ONLY=misses RUNS=12 DURATION=4s THREADS=1 CONNECTIONS=32 scripts/bench-cache.sh
 #
-# PIN=1 puts the Strata servers on core 0, and the origin and wrk on core 1 (two cores needed);
+# PIN=1 puts the Strata servers on CPU 1, and the origin and wrk on CPU 0 (two cores needed);
 # ONLY=misses skips the hits. The runs of each row take the servers in turn, starting one
 # further each run.
 #
@@ -37,14 +37,7 @@ CONNECTIONS="${CONNECTIONS:-64}"
 THREADS="${THREADS:-2}"
 PIN="${PIN:-0}"
 ONLY="${ONLY:-}"
-# With PIN=1, the Strata servers on core 0, the origin and wrk on core 1 (taskset execs the
-# command: a server's pid is still its own).
-server_cpu=()
-client_cpu=()
-if [ "$PIN" = 1 ]; then
-    server_cpu=(taskset -c 0)
-    client_cpu=(taskset -c 1)
-fi
+bench_pins
 ORIGIN_PORT=18290
 STRATA_PORT=18291
 PLAIN_PORT=18292
@@ -122,28 +115,28 @@ http {
 }
 CONF
 
-"${client_cpu[@]}" nginx -c "$work/origin.conf"
+"${load_pin[@]}" nginx -c "$work/origin.conf"
 nginx -c "$work/nginx.conf"
 varnishd -F -j none -n "$work/varnish" -a "127.0.0.1:$VARNISH_PORT" -b "127.0.0.1:$ORIGIN_PORT" -s malloc,256m \
     >"$work/varnish.log" 2>&1 &
 pids+=($!)
 varnish_pid=$!
-"${server_cpu[@]}" .build/release/CachingProxyExample --listen "127.0.0.1:$STRATA_PORT" --origin "http://127.0.0.1:$ORIGIN_PORT" \
+"${server_pin[@]}" .build/release/CachingProxyExample --listen "127.0.0.1:$STRATA_PORT" --origin "http://127.0.0.1:$ORIGIN_PORT" \
     >"$work/strata.log" 2>&1 &
 pids+=($!)
 strata_pid=$!
-"${server_cpu[@]}" .build/release/ReverseProxyExample --listen "127.0.0.1:$PROXY_PORT" --upstream "http://127.0.0.1:$ORIGIN_PORT" \
+"${server_pin[@]}" .build/release/ReverseProxyExample --listen "127.0.0.1:$PROXY_PORT" --upstream "http://127.0.0.1:$ORIGIN_PORT" \
     >"$work/proxy.log" 2>&1 &
 pids+=($!)
 proxy_pid=$!
-"${server_cpu[@]}" Benchmarks/.build/release/BytesServer --port "$PLAIN_PORT" >"$work/plain.log" 2>&1 &
+"${server_pin[@]}" Benchmarks/.build/release/BytesServer --port "$PLAIN_PORT" >"$work/plain.log" 2>&1 &
 pids+=($!)
 plain_pid=$!
-"${server_cpu[@]}" Benchmarks/.build/release/ProxyStoreFloor --port "$FLOOR_PORT" --mode lookup --memory-bytes $((256 << 20)) \
+"${server_pin[@]}" Benchmarks/.build/release/ProxyStoreFloor --port "$FLOOR_PORT" --mode lookup --memory-bytes $((256 << 20)) \
     --upstream "http://127.0.0.1:$ORIGIN_PORT" >"$work/floor.log" 2>&1 &
 pids+=($!)
 floor_pid=$!
-"${server_cpu[@]}" Benchmarks/.build/release/ProxyStoreFloor --port "$RULES_PORT" --mode rules --memory-bytes $((256 << 20)) \
+"${server_pin[@]}" Benchmarks/.build/release/ProxyStoreFloor --port "$RULES_PORT" --mode rules --memory-bytes $((256 << 20)) \
     --upstream "http://127.0.0.1:$ORIGIN_PORT" >"$work/rules.log" 2>&1 &
 pids+=($!)
 rules_pid=$!
@@ -210,7 +203,7 @@ run_wrk() {
     before="$(ticks $ids)"
     local args=(-t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency)
     [ -n "$script" ] && args+=(-s "$script")
-    output="$("${client_cpu[@]}" wrk "${args[@]}" "http://127.0.0.1:$port$path" 2>&1)"
+    output="$("${load_pin[@]}" wrk "${args[@]}" "http://127.0.0.1:$port$path" 2>&1)"
     if grep -q 'Non-2xx' <<<"$output"; then
         echo "$name answered errors during the run:" >&2
         echo "$output" >&2
@@ -232,7 +225,7 @@ bench() {
     echo "== $title: $RUNS alternating runs of wrk -t$THREADS -c$CONNECTIONS -d$DURATION"
     for entry in "${entries[@]}"; do
         : >"$work/$key.${entry%%:*}"
-        "${client_cpu[@]}" wrk -t"$THREADS" -c"$CONNECTIONS" -d2s ${script:+-s "$script"} "http://127.0.0.1:${entry##*:}$path" >/dev/null
+        "${load_pin[@]}" wrk -t"$THREADS" -c"$CONNECTIONS" -d2s ${script:+-s "$script"} "http://127.0.0.1:${entry##*:}$path" >/dev/null
     done
     for run in $(seq 1 "$RUNS"); do
         local order=() i
@@ -277,7 +270,7 @@ compare() {
 }
 
 if [ "$PIN" = 1 ]; then
-    echo "machine: $(nproc) cores, $(uname -r); Strata servers on core 0, origin and wrk on core 1"
+    echo "machine: $(nproc) cores, $(uname -r); Strata servers on CPU 1, origin and wrk on CPU 0"
 else
     echo "machine: $(nproc) cores, $(uname -r); caches, origin and wrk share them"
 fi

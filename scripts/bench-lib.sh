@@ -21,6 +21,18 @@ bench_require() {
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
+# With PIN=1, sets server_pin=(taskset -c 1) and load_pin=(taskset -c 0), to put the servers and
+# the load (generator, origin) on separate CPUs; both empty otherwise. taskset execs the command,
+# so a server started through it keeps its own pid.
+bench_pins() {
+    server_pin=()
+    load_pin=()
+    if [ "${PIN:-0}" = 1 ]; then
+        server_pin=(taskset -c 1)
+        load_pin=(taskset -c 0)
+    fi
+}
+
 # The median of the numbers on standard input, one per line.
 median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 

@@ -16,12 +16,7 @@ CONNECTIONS="${CONNECTIONS:-64}"
 THREADS="${THREADS:-1}"
 OURS_PORT=18080
 THEIRS_PORT=18081
-server_pin=()
-load_pin=()
-if [ "${PIN:-0}" = 1 ]; then
-    server_pin=(taskset -c 1)
-    load_pin=(taskset -c 0)
-fi
+bench_pins
 
 bench_require wrk:wrk
 

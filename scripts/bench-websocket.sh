@@ -24,12 +24,7 @@ OURS_PORT=18090
 THEIRS_PORT=18091
 PIN="${PIN:-0}"
 PER_CONNECTION="${PER_CONNECTION:-}"
-server_pin=()
-load_pin=()
-if [ "$PIN" = 1 ]; then
-    server_pin=(taskset -c 1)
-    load_pin=(taskset -c 0)
-fi
+bench_pins
 [ -n "$PER_CONNECTION" ] && mkdir -p "$PER_CONNECTION"
 
 swift build -c release --product WebSocketExample >/dev/null 2>&1
