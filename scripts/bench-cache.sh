@@ -20,9 +20,9 @@
 #
 #   PIN=1 ONLY=misses RUNS=12 DURATION=4s THREADS=1 CONNECTIONS=32 scripts/bench-cache.sh
 #
-# PIN=1 puts the Strata servers on CPU 1, and the origin and wrk on CPU 0 (two cores needed);
-# ONLY=misses skips the hits. The runs of each row take the servers in turn, starting one
-# further each run.
+# PIN=1 puts the servers (the caches, proxies and floors) on CPU 1, and the origin and wrk on
+# CPU 0 (two cores needed); ONLY=misses skips the hits. The runs of each row take the servers in
+# turn, starting one further each run.
 #
 # Everything shares this machine's cores: read the figures as ratios from one run. Each summary
 # line also gives the ratio of the servers' own CPU per request (the peer's over ours, paired
@@ -116,8 +116,8 @@ http {
 CONF
 
 "${load_pin[@]}" nginx -c "$work/origin.conf"
-nginx -c "$work/nginx.conf"
-varnishd -F -j none -n "$work/varnish" -a "127.0.0.1:$VARNISH_PORT" -b "127.0.0.1:$ORIGIN_PORT" -s malloc,256m \
+"${server_pin[@]}" nginx -c "$work/nginx.conf"
+"${server_pin[@]}" varnishd -F -j none -n "$work/varnish" -a "127.0.0.1:$VARNISH_PORT" -b "127.0.0.1:$ORIGIN_PORT" -s malloc,256m \
     >"$work/varnish.log" 2>&1 &
 pids+=($!)
 varnish_pid=$!
@@ -270,7 +270,7 @@ compare() {
 }
 
 if [ "$PIN" = 1 ]; then
-    echo "machine: $(nproc) cores, $(uname -r); Strata servers on CPU 1, origin and wrk on CPU 0"
+    echo "machine: $(nproc) cores, $(uname -r); servers on CPU 1, origin and wrk on CPU 0"
 else
     echo "machine: $(nproc) cores, $(uname -r); caches, origin and wrk share them"
 fi

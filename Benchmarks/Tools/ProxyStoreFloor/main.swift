@@ -74,7 +74,8 @@ struct StoringResponder<Origin: HTTPResponder<BasicContext>>: HTTPResponder {
     }
 }
 
-/// `lookup` with the rules of a miss in line: the floor of any cache that applies them.
+/// `lookup` with the rules of a miss in line: the floor of any cache that applies them as
+/// StrataCache does.
 struct RulesResponder<Origin: HTTPResponder<BasicContext>>: HTTPResponder {
     let proxy: Origin
     let store: MemoryCacheStore
