@@ -543,27 +543,41 @@ public final class HTTPCache: Sendable {
         requestDirectives: CacheDirectives, status: CacheStatus, flight: RequestCollapser.Flight?, logger: Logger
     ) async -> ServerResponse {
         var response = response
+        guard
+            var entry = self.applyRules(
+                to: &response, request: request.head, requestDirectives: requestDirectives, requestTime: requestTime,
+                status: status)
+        else {
+            flight?.finish(.notStored)
+            return response
+        }
+        if let buffer = response.body.buffer {
+            entry.body = Self.compacted(buffer)
+            entry.bodyLength = buffer.readableBytes
+            let stored = await self.write(entry, key: key, logger: logger)
+            flight?.finish(stored ? .stored : .notStored)
+        } else {
+            response.body = self.teeing(response.body, into: entry, key: key, flight: flight, logger: logger)
+        }
+        return response
+    }
+
+    /// A miss's rules on the origin's `response`: the entry to store (without its body) or
+    /// `nil`, and `response` made what the client gets, this cache's own fields removed and
+    /// `Cache-Status` (`status`, with the origin's status and whether it is stored) added.
+    func applyRules(
+        to response: inout ServerResponse, request: HTTPRequest, requestDirectives: CacheDirectives,
+        requestTime: Timestamp, status: CacheStatus
+    ) -> CachedResponse? {
         var status = status
         status.forwardStatus = response.status.code
         let entry = self.admission(
-            of: response, to: request.head, requestDirectives: requestDirectives, requestTime: requestTime,
+            of: response, to: request, requestDirectives: requestDirectives, requestTime: requestTime,
             responseTime: self.clock.now())
         self.policy.removeOwnFields(&response.head.headerFields)
-        if var entry {
-            status.stored = true
-            if let buffer = response.body.buffer {
-                entry.body = Self.compacted(buffer)
-                entry.bodyLength = buffer.readableBytes
-                let stored = await self.write(entry, key: key, logger: logger)
-                flight?.finish(stored ? .stored : .notStored)
-            } else {
-                response.body = self.teeing(response.body, into: entry, key: key, flight: flight, logger: logger)
-            }
-        } else {
-            flight?.finish(.notStored)
-        }
+        status.stored = entry != nil
         response.head.headerFields.append(self.statusFields.field(status))
-        return response
+        return entry
     }
 
     /// The entry to store for the origin's `response` to `request`, its freshness derived, or
@@ -786,24 +800,19 @@ extension HTTPCache {
         return directives
     }
 
-    /// A miss's rules on the origin's response alone, for the benchmarks' floor of a miss: the
-    /// entry to store (RFC 9111 §3, its freshness derived) or `nil`, and `response` as the client
-    /// gets it (this cache's own fields removed, `Cache-Status` added). What the cache does on a
-    /// miss besides these, the lookup, the proxy and the store write, is collapsing and its own
-    /// bookkeeping.
+    /// A miss's rules on the origin's response alone (what every miss runs in
+    /// ``admit(_:to:key:requestTime:requestDirectives:status:flight:logger:)``), for the
+    /// benchmarks' floor of a miss: the entry to store (RFC 9111 §3, its freshness derived) or
+    /// `nil`, and `response` as the client gets it (this cache's own fields removed,
+    /// `Cache-Status` added). What the cache does on a miss besides these, the lookup, the proxy
+    /// and the store write, is collapsing and its own bookkeeping.
     @_spi(Benchmarks)
     public func responseRules(
         _ response: inout ServerResponse, to request: HTTPRequest, requestDirectives: CacheDirectives,
         requestTime: Timestamp
     ) -> CachedResponse? {
-        var status = CacheStatus.forwarded(.uriMiss)
-        status.forwardStatus = response.status.code
-        let entry = self.admission(
-            of: response, to: request, requestDirectives: requestDirectives, requestTime: requestTime,
-            responseTime: self.clock.now())
-        self.policy.removeOwnFields(&response.head.headerFields)
-        status.stored = entry != nil
-        response.head.headerFields.append(self.statusFields.field(status))
-        return entry
+        self.applyRules(
+            to: &response, request: request, requestDirectives: requestDirectives, requestTime: requestTime,
+            status: .forwarded(.uriMiss))
     }
 }
